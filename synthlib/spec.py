@@ -1,0 +1,277 @@
+"""DatasetSpec: what a dataset promises, validated at entry.
+
+A spec is a YAML document; every field is documented here and exported as JSON Schema
+(:func:`json_schema`). Unknown keys are rejected, so a typo never silently means "default".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import SpecError
+
+__all__ = [
+    "DatasetSpec",
+    "ReferenceSpec",
+    "AssaySpec",
+    "ReadsSpec",
+    "FragmentSpec",
+    "GermlineSpec",
+    "ExplicitVariant",
+    "RandomVariants",
+    "VariantsSpec",
+    "OutputsSpec",
+    "load_spec",
+    "parse_spec",
+    "spec_hash",
+    "json_schema",
+    "ID_PATTERN",
+]
+
+#: Dataset ids: lowercase words joined by single hyphens, starting with a letter
+#: (``demo``, ``exome-100x``, ``tof-cohort-demo``). They become path components and URLs.
+ID_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+_VERSION_PATTERN = r"^\d+\.\d+\.\d+$"
+_REGION_RE = re.compile(r"^(?P<chrom>[^:\s]+)(:(?P<start>[\d,]+)-(?P<end>[\d,]+))?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class ReferenceSpec(_Strict):
+    """Which genome to simulate from."""
+
+    name: str = Field(min_length=1)
+    """A registered reference (see ``synthlib.resources``) or a path to an indexed FASTA
+    (relative paths are resolved against the spec file's folder)."""
+    regions: list[str] = Field(default_factory=list)
+    """Restrict simulation to these regions (``chr20`` or ``chr20:1,000,001-2,000,000``, 1-based
+    inclusive). Empty means every contig. N stretches are always skipped."""
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_parse(cls, value: list[str]) -> list[str]:
+        for region in value:
+            m = _REGION_RE.match(region)
+            if not m:
+                raise ValueError(f"region {region!r} is not CHROM or CHROM:START-END")
+            if m["start"] is not None:
+                start, end = (int(m[k].replace(",", "")) for k in ("start", "end"))
+                if start < 1 or end < start:
+                    raise ValueError(f"region {region!r} needs 1 <= START <= END")
+        return value
+
+
+class AssaySpec(_Strict):
+    """What was sequenced: the whole genome, an exome, or a panel of targets."""
+
+    type: Literal["wgs", "exome", "panel"] = "wgs"
+    """``wgs`` draws fragments uniformly over the accessible genome; ``exome`` and ``panel``
+    draw them over the targets plus padding."""
+    targets: str | None = None
+    """BED of capture targets (registered resource name or path). Required for exome/panel."""
+    padding: int = Field(default=100, ge=0, le=10_000)
+    """Bases added on each side of every target before drawing fragments."""
+
+    @model_validator(mode="after")
+    def _targets_needed(self) -> AssaySpec:
+        if self.type != "wgs" and not self.targets:
+            raise ValueError(f"assay type {self.type!r} needs 'targets' (a BED file)")
+        return self
+
+
+class ReadsSpec(_Strict):
+    """Read layout and the sequencer error model."""
+
+    length: int = Field(default=150, ge=30, le=500)
+    """Read length in bases (both mates)."""
+    model: str = "illumina-2x150"
+    """Error/quality model: a shipped preset name or a path to a model file."""
+
+
+class FragmentSpec(_Strict):
+    """Insert-size (fragment length) distribution: normal, truncated to [min, max]."""
+
+    mean: float = Field(default=350.0, gt=0)
+    """Mean fragment length in bases."""
+    sd: float = Field(default=50.0, ge=0)
+    """Standard deviation of the fragment length."""
+    min: int = Field(default=50, ge=1)
+    """Shortest fragment drawn."""
+    max: int = Field(default=1000, ge=1, le=5000)
+    """Longest fragment drawn (also the margin a work unit reads beyond its chunk)."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FragmentSpec:
+        if not self.min <= self.mean <= self.max:
+            raise ValueError(f"need min <= mean <= max, got {self.min} <= {self.mean} <= {self.max}")
+        return self
+
+
+class GermlineSpec(_Strict):
+    """Background germline variants of the simulated individual."""
+
+    source: Literal["none", "population"] = "population"
+    """``population``: genotypes drawn from the allele frequencies of a sites VCF under
+    Hardy-Weinberg; ``none``: no background."""
+    vcf: str | None = None
+    """Population sites VCF (registered resource or path); default: the reference's own."""
+    population: Literal["ALL", "AFR", "AMR", "EAS", "EUR", "SAS"] = "ALL"
+    """Which allele frequency to use: ``ALL`` reads ``AF``, others read ``<POP>_AF``."""
+    max_indel: int = Field(default=50, ge=0)
+    """Indels longer than this in the population VCF are left out of the background."""
+
+
+Genotype = Literal["0|1", "1|0", "1|1", "het", "hom"]
+
+
+class ExplicitVariant(_Strict):
+    """One variant to spike, written as in a VCF (1-based POS, REF as in the reference)."""
+
+    chrom: str
+    pos: int = Field(ge=1)
+    ref: str = Field(pattern=r"^[ACGTN]+$")
+    alt: str = Field(pattern=r"^[ACGTN]+$")
+    genotype: Genotype = "het"
+    """Phased genotype, or ``het`` (placed on haplotype 1, i.e. ``0|1``) / ``hom`` (``1|1``)."""
+    id: str | None = None
+    """Optional name carried into the truth VCF's ID column."""
+
+    @model_validator(mode="after")
+    def _differs(self) -> ExplicitVariant:
+        if self.ref == self.alt:
+            raise ValueError(f"ref and alt are both {self.ref!r}")
+        return self
+
+
+class RandomVariants(_Strict):
+    """Random variants placed uniformly over the accessible (or targeted) genome."""
+
+    type: Literal["snv", "insertion", "deletion", "mnv"]
+    count: int = Field(ge=1, le=1_000_000)
+    genotype: Literal["het", "hom", "mixed"] = "het"
+    """``mixed`` draws het:hom as 2:1, the ratio typical of a human genome."""
+    min_size: int = Field(default=1, ge=1)
+    """Smallest size (indel length or MNV length) drawn."""
+    max_size: int = Field(default=10, ge=1, le=50)
+    """Largest size drawn (uniform between min and max)."""
+    in_targets: bool = False
+    """Place only inside targets (exome/panel specs)."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> RandomVariants:
+        if self.min_size > self.max_size:
+            raise ValueError("min_size > max_size")
+        if self.type == "mnv" and self.min_size < 2:
+            raise ValueError("an MNV has at least 2 bases: set min_size >= 2")
+        return self
+
+
+class VariantsSpec(_Strict):
+    """Variants to spike in on top of the germline background."""
+
+    explicit: list[ExplicitVariant] = Field(default_factory=list)
+    random: list[RandomVariants] = Field(default_factory=list)
+
+
+class OutputsSpec(_Strict):
+    """Which files to write."""
+
+    fastq: bool = True
+    """Paired FASTQ (``reads_R1.fastq.gz``, ``reads_R2.fastq.gz``), BGZF-compressed."""
+    bam: bool = True
+    """Golden BAM: reads at their true positions, coordinate-sorted and indexed."""
+    vcf: bool = True
+    """Truth VCF of every variant put in, bgzipped and tabix-indexed (always computed)."""
+
+
+class DatasetSpec(_Strict):
+    """A dataset that can be ordered: reference, assay, depth, reads and variants."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
+    """Catalog id (lowercase words joined by hyphens); used in paths and URLs."""
+    version: Annotated[str, Field(pattern=_VERSION_PATTERN)] = "1.0.0"
+    """Semantic version of the spec; bumped whenever the data it produces changes."""
+    seed: int = Field(ge=0, lt=2**63)
+    """Root of every random draw (with the work unit's identity)."""
+    priority: int = Field(default=3, ge=1, le=5)
+    """1 = most wanted; the catalog is built in priority order."""
+    title: str = ""
+    """One line a person reads in a listing."""
+    reason: str = Field(min_length=1)
+    """Why people want this dataset, and who does."""
+    reference: ReferenceSpec
+    assay: AssaySpec = AssaySpec()
+    coverage: float = Field(gt=0, le=10_000)
+    """Mean depth over the simulated territory (targets+padding for exome/panel)."""
+    reads: ReadsSpec = ReadsSpec()
+    fragment: FragmentSpec = FragmentSpec()
+    germline: GermlineSpec = GermlineSpec()
+    variants: VariantsSpec = VariantsSpec()
+    outputs: OutputsSpec = OutputsSpec()
+    chunk_size: int = Field(default=1_000_000, ge=10_000, le=50_000_000)
+    """Reference bases per work unit: bounds memory and sets the unit of parallelism."""
+
+    @model_validator(mode="after")
+    def _chunk_vs_fragment(self) -> DatasetSpec:
+        if self.fragment.max >= self.chunk_size:
+            raise ValueError("fragment.max must be smaller than chunk_size")
+        return self
+
+
+def _format_location(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse_spec(data: object, *, source: str = "<spec>") -> DatasetSpec:
+    """Validate a parsed YAML/JSON document as a :class:`DatasetSpec`.
+
+    Raises
+    ------
+    SpecError
+        Naming ``source`` and the first offending field, e.g. ``demo.yaml: coverage: ...``.
+    """
+    if not isinstance(data, dict):
+        raise SpecError("a spec must be a mapping of fields", where=source)
+    try:
+        return DatasetSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _format_location(first["loc"])
+        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise SpecError(f"field '{field}': {first['msg']}{extra}", where=source) from None
+
+
+def load_spec(path: str | Path) -> DatasetSpec:
+    """Read and validate a spec YAML file (errors name the file, line for YAML syntax, field)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror}", where=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SpecError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
+    return parse_spec(data, source=str(path))
+
+
+def spec_hash(spec: DatasetSpec) -> str:
+    """sha256 of the spec's canonical JSON: same content, same hash, whatever the YAML layout."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def json_schema() -> dict:
+    """JSON Schema of :class:`DatasetSpec` (field docs included as descriptions)."""
+    return DatasetSpec.model_json_schema()
