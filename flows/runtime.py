@@ -1,0 +1,64 @@
+"""Process setup shared by flows: one Prefect API for this process and its Dask workers.
+
+Dask worker processes inherit the environment; without ``PREFECT_API_URL`` each would start
+its own temporary Prefect server. So before a cluster starts we make sure the variable names
+one API: the configured one, or a single temporary server started here.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["prepare_environment", "ensure_api", "dask_task_runner"]
+
+_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_UI_ENABLED": "false",
+    "DASK_LOGGING__DISTRIBUTED": "error",
+    "DASK_DISTRIBUTED__WORKER__DAEMON": "false",
+}
+
+
+def prepare_environment() -> None:
+    """Quiet, offline-friendly Prefect defaults (explicit settings win)."""
+    for key, value in _DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def ensure_api() -> str:
+    """Return the Prefect API URL in force, starting one temporary server if there is none."""
+    prepare_environment()
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+        url = server.api_url
+    os.environ["PREFECT_API_URL"] = url
+    return url
+
+
+def dask_task_runner(*, workers: int = 2, address: str | None = None):
+    """A DaskTaskRunner on an existing scheduler (``address`` or ``SYNTH_DASK_ADDRESS``), or on
+    a fresh LocalCluster of ``workers`` single-threaded processes bound to 127.0.0.1."""
+    from prefect_dask import DaskTaskRunner
+
+    address = address or os.environ.get("SYNTH_DASK_ADDRESS") or None
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": "127.0.0.1:0",
+            "silence_logs": 40,
+        },
+    )

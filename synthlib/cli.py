@@ -1,0 +1,187 @@
+"""The ``synth`` command. The only place that turns errors into exit codes.
+
+Every :class:`~synthlib.errors.SynthError` becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import SynthError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Synthetic human sequencing data with a truth set.")
+catalog_app = typer.Typer(no_args_is_help=True, help="The catalog of dataset specs.")
+model_app = typer.Typer(no_args_is_help=True, help="Sequencer error/quality models.")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(model_app, name="model")
+
+# Wide enough for the catalog table when stdout is a pipe or a file.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+@app.command()
+def run(
+    spec: Annotated[str, typer.Argument(help="Catalog id or path to a spec YAML.")],
+    dest: Annotated[str, typer.Option(help="Folder standing in for the bucket.")] = "out",
+    workers: Annotated[int, typer.Option(min=1, help="Local Dask worker processes.")] = 2,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of an existing Dask scheduler (instead of a local cluster).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset folder.")] = False,
+) -> None:
+    """Generate a dataset: plan, simulate on Dask under Prefect, merge, write the manifest."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .catalog import resolve_spec
+    from .plan import plan_dataset
+
+    spec_obj, base_dir = resolve_spec(spec)
+    cost = plan_dataset(spec_obj, base_dir=base_dir).cost()  # fail fast, before any cluster
+    err.print(f"[bold]{spec_obj.id}[/] {spec_obj.version}: {cost.read_pairs:,} read pairs, "
+              f"~{_human_bytes(cost.output_bytes)}, ~{cost.cpu_seconds:.0f} CPU-s")
+
+    from flows.generate_dataset import run_generate, set_progress_hook
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=False) as progress:
+        bars: dict[str, int] = {}
+
+        def hook(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.update(bars[stage], completed=done)
+
+        set_progress_hook(hook)
+        try:
+            folder = run_generate(spec, dest=dest, workers=workers, address=scheduler,
+                                  overwrite=overwrite)
+        finally:
+            set_progress_hook(None)
+    out.print(str(folder))
+
+
+@catalog_app.command("list")
+def catalog_list() -> None:
+    """Entries sorted by priority, with assay, coverage and estimated size."""
+    from .catalog import entries
+
+    table = Table()
+    for col in ("id", "priority", "assay", "coverage", "reads", "est. pairs", "est. size"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=60)
+    for e in entries():
+        s = e.spec
+        est = _estimate(e)
+        table.add_row(s.id, str(s.priority), s.assay.type, f"{s.coverage:g}x",
+                      f"2x{s.reads.length}", est[0], est[1], s.title)
+    out.print(table)
+
+
+def _estimate(entry) -> tuple[str, str]:
+    from .plan import plan_dataset
+    from .resources import is_remote_reference
+
+    if is_remote_reference(entry.spec.reference.name):
+        return ("remote", "-")  # full-scale: planning would download the reference
+    try:
+        cost = plan_dataset(entry.spec, base_dir=entry.path.parent).cost()
+    except SynthError:
+        return ("remote", "-")  # needs resources not on this machine
+    return (f"{cost.read_pairs:,}", _human_bytes(cost.output_bytes))
+
+
+@catalog_app.command("show")
+def catalog_show(entry_id: str) -> None:
+    """Print one entry's spec (as validated, defaults filled in) as JSON."""
+    from .catalog import get_entry
+
+    entry = get_entry(entry_id)
+    out.print_json(json.dumps(entry.spec.model_dump(mode="json")))
+
+
+@catalog_app.command("validate")
+def catalog_validate() -> None:
+    """Validate every catalog entry; exit 2 if any is invalid."""
+    from .catalog import validate_all
+
+    good, bad = validate_all()
+    for e in good:
+        out.print(f"[green]ok[/]   {e.id}")
+    for exc in bad:
+        err.print(f"[red]FAIL[/] {exc}")
+    if bad:
+        raise typer.Exit(2)
+    if not good:
+        err.print("the catalog is empty")
+        raise typer.Exit(2)
+
+
+@catalog_app.command("plan")
+def catalog_plan() -> None:
+    """Estimate read pairs, output bytes and CPU time of every entry before running."""
+    from .catalog import entries
+
+    table = Table("id", "priority", "est. pairs", "est. size")
+    for e in entries():
+        pairs, size = _estimate(e)
+        table.add_row(e.id, str(e.spec.priority), pairs, size)
+    out.print(table)
+
+
+@model_app.command("learn")
+def model_learn(
+    input: Annotated[Path, typer.Argument(help="BAM or FASTQ(.gz) of real reads.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Model file to write (JSON).")],
+    reference: Annotated[Path | None, typer.Option(help="FASTA for mismatch counting.")] = None,
+    max_reads: Annotated[int, typer.Option(min=100)] = 200_000,
+) -> None:
+    """Learn an error/quality model from real reads and save it as a versioned file."""
+    from .reads.learn import main_learn
+
+    summary = main_learn(input=str(input), out=str(out_path),
+                         reference=str(reference) if reference else None, max_reads=max_reads)
+    out.print_json(json.dumps(summary, default=float))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; map library errors to one line and exit status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SynthError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        return 130
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Generation as plain functions: run one work unit into shards; merge shards into files.
+
+Flows (``flows/``) wrap these as Prefect tasks on Dask; ``generate_local`` runs them serially.
+Shards are defined by work units, never by workers, and are concatenated in unit order, so
+the final files are byte-identical on any number of workers.
+
+Shard files of unit ``uNNNNNN`` in the work folder:
+
+- ``uNNNNNN.R1.bgzf`` / ``.R2.bgzf``: FASTQ as BGZF bodies (no EOF marker)
+- ``uNNNNNN.vcf.bgzf``: truth VCF records of variants whose POS is in the chunk
+- ``uNNNNNN.bam.head.npz``: raw BAM records with pos < start + margin (merged with the
+  previous unit's spill at merge time)
+- ``uNNNNNN.bam.body.bgzf``: the rest of the unit's records below its chunk end, compressed
+- ``uNNNNNN.bam.spill.npz``: records at or past the chunk end (reverse mates)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pysam
+
+from . import __version__
+from .errors import SynthError
+from .io import bgzf
+from .io.bam import RecordBatch, bam_header
+from .io.checksums import digest_file
+from .plan import Plan, WorkUnit
+from .reads.errormodel import ErrorModel
+from .reads.simulate import simulate_unit
+from .spec import DatasetSpec, spec_hash
+from .variants.assemble import chunk_variants
+from .variants.truth import vcf_header, vcf_records
+
+__all__ = [
+    "UnitResult",
+    "run_unit",
+    "merge_units",
+    "write_manifest",
+    "dataset_dir",
+    "generate_local",
+    "FILES",
+    "MANIFEST_FORMAT",
+]
+
+MANIFEST_FORMAT = "synthlib.manifest/1"
+
+#: Output file names inside ``<dest>/<id>/<version>/``.
+FILES = {
+    "r1": "reads_R1.fastq.gz",
+    "r2": "reads_R2.fastq.gz",
+    "bam": "golden.bam",
+    "bai": "golden.bam.bai",
+    "vcf": "truth.vcf.gz",
+    "tbi": "truth.vcf.gz.tbi",
+}
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """What a unit wrote (paths are inside the work folder) and how long it took."""
+
+    index: int
+    pairs: int
+    variants: int
+    seconds: float
+
+
+def _sample(spec: DatasetSpec) -> str:
+    return spec.id
+
+
+def _head_margin(plan: Plan) -> int:
+    return 2 * plan.spec.fragment.max + 64
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _save_records(path: Path, batch: RecordBatch) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, data=batch.data, offsets=batch.offsets, pos=batch.pos, key=batch.key)
+    os.replace(tmp, path)
+
+
+def _load_records(path: Path) -> RecordBatch:
+    with np.load(path) as z:
+        return RecordBatch(z["data"], z["offsets"], z["pos"], z["key"])
+
+
+def load_model(plan: Plan) -> ErrorModel:
+    return ErrorModel.load(plan.spec.reads.model).for_read_length(plan.spec.reads.length)
+
+
+def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | None = None
+             ) -> UnitResult:
+    """Simulate one unit and write its shards into ``workdir`` (each written atomically)."""
+    t0 = time.perf_counter()
+    workdir = Path(workdir)
+    model = model or load_model(plan)
+    spec = plan.spec
+    variants = chunk_variants(plan, unit)
+    _atomic_write(workdir / f"{unit.name}.vcf.bgzf", bgzf.compress(vcf_records(variants).encode()))
+
+    r1_parts, r2_parts, records = [], [], []
+    pairs = 0
+    for batch in simulate_unit(plan, unit, model=model, sample=_sample(spec)):
+        r1_parts.append(bgzf.compress(batch.r1))
+        r2_parts.append(bgzf.compress(batch.r2))
+        if batch.records is not None:
+            records.append(batch.records)
+        pairs += batch.pairs
+    if spec.outputs.fastq:
+        _atomic_write(workdir / f"{unit.name}.R1.bgzf", b"".join(r1_parts))
+        _atomic_write(workdir / f"{unit.name}.R2.bgzf", b"".join(r2_parts))
+    if spec.outputs.bam:
+        allrec = RecordBatch.concat(records).sorted()
+        inside, spill = allrec.split(unit.end)
+        head, body = inside.split(unit.start + _head_margin(plan))
+        _save_records(workdir / f"{unit.name}.bam.head.npz", head)
+        _atomic_write(workdir / f"{unit.name}.bam.body.bgzf", bgzf.compress(body.data.tobytes()))
+        _save_records(workdir / f"{unit.name}.bam.spill.npz", spill)
+    return UnitResult(unit.index, pairs, len(variants), time.perf_counter() - t0)
+
+
+def _concat(out: Path, parts: list[Path], *, head: bytes = b"") -> None:
+    with open(out, "wb") as fh:
+        fh.write(head)
+        for p in parts:
+            with open(p, "rb") as src:
+                shutil.copyfileobj(src, fh, 4 << 20)
+        fh.write(bgzf.EOF)
+
+
+def _merge_bam(plan: Plan, workdir: Path, out: Path) -> None:
+    contigs = plan.reference.lengths
+    header = bam_header(contigs=contigs, sample=_sample(plan.spec), program_version=__version__)
+    pending = RecordBatch.empty()
+    pending_contig: str | None = None
+    with open(out, "wb") as fh:
+        fh.write(bgzf.compress(header))
+        for unit in plan.units:
+            head = _load_records(workdir / f"{unit.name}.bam.head.npz")
+            if len(pending) and pending_contig != unit.contig:
+                fh.write(bgzf.compress(pending.data.tobytes()))
+                pending = RecordBatch.empty()
+            # The previous unit's spill lies below this unit's start + margin: it sorts in
+            # among this unit's head records only.
+            merged = RecordBatch.concat([pending, head]).sorted()
+            fh.write(bgzf.compress(merged.data.tobytes()))
+            with open(workdir / f"{unit.name}.bam.body.bgzf", "rb") as src:
+                shutil.copyfileobj(src, fh, 4 << 20)
+            pending = _load_records(workdir / f"{unit.name}.bam.spill.npz")
+            pending_contig = unit.contig
+        fh.write(bgzf.compress(pending.data.tobytes()))
+        fh.write(bgzf.EOF)
+
+
+def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
+    """Concatenate the shards of every unit, in unit order, into the final files.
+
+    Returns
+    -------
+    list of str
+        Names of the files written into ``out_dir`` (each appears only when complete).
+    """
+    workdir, out_dir = Path(workdir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = plan.spec
+    names = [u.name for u in plan.units]
+    written = []
+    if spec.outputs.fastq:
+        for mate in ("r1", "r2"):
+            tmp = out_dir / (FILES[mate] + ".tmp")
+            _concat(tmp, [workdir / f"{n}.{mate.upper()}.bgzf" for n in names])
+            os.replace(tmp, out_dir / FILES[mate])
+            written.append(FILES[mate])
+    if spec.outputs.bam:
+        tmp = out_dir / (FILES["bam"] + ".tmp")
+        _merge_bam(plan, workdir, tmp)
+        pysam.index(str(tmp), str(out_dir / (FILES["bai"] + ".tmp")))
+        os.replace(out_dir / (FILES["bai"] + ".tmp"), out_dir / FILES["bai"])
+        os.replace(tmp, out_dir / FILES["bam"])
+        written += [FILES["bam"], FILES["bai"]]
+    if spec.outputs.vcf:
+        header = vcf_header(contigs=plan.reference.lengths, sample=_sample(spec),
+                            reference_name=spec.reference.name)
+        tmp = out_dir / (FILES["vcf"] + ".tmp")
+        shards = [workdir / f"{n}.vcf.bgzf" for n in names]
+        _concat(tmp, shards, head=bgzf.compress(header.encode()))
+        pysam.tabix_index(str(tmp), preset="vcf", force=True,
+                          index=str(out_dir / (FILES["tbi"] + ".tmp")))
+        os.replace(out_dir / (FILES["tbi"] + ".tmp"), out_dir / FILES["tbi"])
+        os.replace(tmp, out_dir / FILES["vcf"])
+        written += [FILES["vcf"], FILES["tbi"]]
+    return written
+
+
+def zlib_ng_version() -> str:
+    from importlib.metadata import version
+
+    return version("zlib-ng")
+
+
+def software_versions() -> dict[str, str]:
+    import pandas
+
+    return {
+        "synthlib": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "pysam": pysam.__version__,
+        "htslib": pysam.version.__htslib_version__,
+        "zlib-ng": zlib_ng_version(),
+    }
+
+
+def write_manifest(
+    plan: Plan, *, out_dir: Path, files: list[str], run: dict, qc: dict | None = None
+) -> Path:
+    """Write ``manifest.json`` last: spec, hash, seed, software, and every file's checksums.
+
+    Times, paths and worker counts belong here (``run``), never in the data files.
+    """
+    spec = plan.spec
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "id": spec.id,
+        "version": spec.version,
+        "title": spec.title,
+        "spec_hash": spec_hash(spec),
+        "seed": spec.seed,
+        "spec": spec.model_dump(mode="json"),
+        "software": software_versions(),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "plan": {"units": len(plan.units), **plan.cost().to_dict()},
+        "run": run,
+        "qc": qc or {"verdict": "not_run", "metrics": {}},
+        "files": [{"path": f, **digest_file(Path(out_dir) / f)} for f in sorted(files)],
+    }
+    path = Path(out_dir) / "manifest.json"
+    _atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return path
+
+
+def dataset_dir(dest: Path, spec: DatasetSpec) -> Path:
+    """``<dest>/<id>/<version>``: where a dataset's files live."""
+    return Path(dest) / spec.id / spec.version
+
+
+def stage_dir(final: Path) -> Path:
+    """A fresh staging folder beside ``final``; renamed onto it when everything is written."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-", dir=final.parent))
+
+
+def promote(staging: Path, final: Path, *, overwrite: bool) -> None:
+    """Move a finished staging folder into place (the dataset appears all at once)."""
+    if final.exists():
+        if not overwrite:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SynthError(
+                "dataset folder already exists (use --overwrite to replace it)", where=str(final))
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, final)
+
+
+def generate_local(plan: Plan, *, dest: Path, overwrite: bool = False) -> Path:
+    """Generate a dataset serially in this process (no Prefect, no Dask): for tests and tools."""
+    final = dataset_dir(dest, plan.spec)
+    staging = stage_dir(final)
+    work = staging / ".work"
+    work.mkdir()
+    t0 = time.perf_counter()
+    try:
+        model = load_model(plan)
+        results = [run_unit(plan, u, workdir=work, model=model) for u in plan.units]
+        files = merge_units(plan, workdir=work, out_dir=staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half written stays behind
+        raise
+    shutil.rmtree(work)
+    run = {"executor": "local", "workers": 1, "seconds": round(time.perf_counter() - t0, 2),
+           "pairs": sum(r.pairs for r in results)}
+    write_manifest(plan, out_dir=staging, files=files, run=run)
+    promote(staging, final, overwrite=overwrite)
+    return final

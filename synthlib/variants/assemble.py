@@ -1,0 +1,79 @@
+"""The variants of a grid chunk: spikes plus the germline background, conflicts resolved.
+
+Rules (documented, deterministic):
+- a germline variant within one base of a spike is not placed (the spike wins);
+- a germline variant overlapping an earlier placed germline variant on a shared haplotype is
+  not placed (the earlier one, by position, wins);
+- germline variants whose REF span crosses the chunk end are not placed (chunks stay independent).
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from ..plan import Plan, Streams, WorkUnit, unit_seed
+from .germline import sample_germline
+from .model import Variant
+
+__all__ = ["chunk_variants", "window_variants"]
+
+
+def _resolve(germline: list[Variant], spikes: list[Variant]) -> list[Variant]:
+    starts = [s.pos - 1 for s in spikes]
+    accepted: list[Variant] = []
+    last_end = [-1, -1]
+    for v in sorted(germline, key=lambda x: (x.pos, x.end, x.alt)):
+        # Spikes never overlap each other, so the last one starting before v.end has the
+        # largest end of all candidates: checking it alone suffices.
+        k = bisect.bisect_left(starts, v.end) - 1
+        if k >= 0 and spikes[k].end + 1 > v.pos:
+            continue
+        if any(v.gt[h] and v.pos < last_end[h] for h in range(2)):
+            continue
+        for h in range(2):
+            if v.gt[h]:
+                last_end[h] = v.end
+        accepted.append(v)
+    return accepted
+
+
+def chunk_variants(plan: Plan, unit: WorkUnit) -> list[Variant]:
+    """All variants whose POS lies in ``unit``'s chunk, sorted; recomputable anywhere.
+
+    The germline draws come from the chunk's own stream (spec seed, contig, grid number).
+    """
+    cache = plan.__dict__.setdefault("_chunk_cache", {})
+    key = (unit.contig, unit.grid)
+    if key in cache:
+        return cache[key]
+    spikes = plan.spikes_in(unit.contig, unit.start, unit.end)
+    germline: list[Variant] = []
+    if plan.germline_vcf is not None:
+        rng = np.random.default_rng(
+            unit_seed(plan.spec.seed, Streams.GERMLINE, unit.contig_index, unit.grid))
+        def fetch(a: int, b: int) -> str:
+            return plan.reference.fetch(unit.contig, a, b).decode()
+
+        for a, b in unit.regions:
+            germline += sample_germline(
+                vcf=plan.germline_vcf, chrom=unit.contig, start=int(a), end=int(b), rng=rng,
+                population=plan.spec.germline.population, max_indel=plan.spec.germline.max_indel,
+                fetch=fetch,
+            )
+    result = sorted(spikes + _resolve(germline, spikes))
+    if len(cache) > 4:
+        cache.clear()
+    cache[key] = result
+    return result
+
+
+def window_variants(plan: Plan, unit: WorkUnit, end: int) -> list[Variant]:
+    """Variants with POS in ``[unit.start, end)``: this chunk's and the following chunks'."""
+    out = list(chunk_variants(plan, unit))
+    for other in plan.units[unit.index + 1 :]:
+        if other.contig != unit.contig or other.start >= end:
+            break
+        out += [v for v in chunk_variants(plan, other) if v.pos < end]
+    return out

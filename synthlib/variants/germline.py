@@ -1,0 +1,117 @@
+"""Germline background: genotypes drawn from population allele frequencies (Hardy-Weinberg).
+
+Draws for a chunk come from that chunk's own random stream, so a chunk's background is the
+same whichever worker computes it, and any chunk can be recomputed alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pysam
+
+from ..errors import ReferenceDataError
+from .model import Variant, normalize
+
+__all__ = ["sample_germline"]
+
+_BASES = re.compile(r"^[ACGT]+$")
+
+
+@lru_cache(maxsize=8)
+def _tabix(path: str) -> pysam.TabixFile:
+    return pysam.TabixFile(path)
+
+
+def _af_of(info: str, key: str) -> list[float] | None:
+    for item in info.split(";"):
+        if item.startswith(key):
+            try:
+                return [float(x) if x != "." else 0.0 for x in item[len(key) :].split(",")]
+            except ValueError:
+                return None
+    return None
+
+
+def sample_germline(
+    *,
+    vcf: Path,
+    chrom: str,
+    start: int,
+    end: int,
+    rng: np.random.Generator,
+    population: str = "ALL",
+    max_indel: int = 50,
+    fetch: Callable[[int, int], str] | None = None,
+) -> list[Variant]:
+    """Genotypes of one individual at the population sites in ``[start, end)``.
+
+    Each haplotype draws its allele independently with the site's allele frequencies, so
+    genotypes follow Hardy-Weinberg proportions. Only sites with at least one ALT drawn are
+    returned. Sites whose REF span crosses ``end`` are left out, so that chunks never share
+    a variant (a documented rule: the background is sampled per chunk).
+
+    Parameters
+    ----------
+    vcf
+        bgzipped, tabix-indexed sites VCF with ``AF`` (and ``<POP>_AF``) in INFO.
+    rng
+        The chunk's generator; exactly two uniforms are drawn per site considered.
+    fetch
+        ``fetch(start, end)`` of the contig's reference: drawn alleles are left-normalized
+        with it (population VCFs are not always normalized). Those that then start before
+        ``start`` are left out, like those crossing ``end``.
+
+    Returns
+    -------
+    list of Variant
+        Sorted by position, ``source="germline"``, ``af`` set; multi-allelic sites yield the
+        drawn ALT (two different ALTs at one site become two records, one per haplotype).
+    """
+    key = "AF=" if population == "ALL" else f"{population}_AF="
+    try:
+        tbx = _tabix(str(vcf))
+        contigs = set(tbx.contigs)
+    except OSError as exc:
+        raise ReferenceDataError(f"cannot open population VCF: {exc}", where=str(vcf)) from None
+    if chrom not in contigs:
+        return []
+    lines = list(tbx.fetch(chrom, start, end))
+    if not lines:
+        return []
+    u = rng.random((len(lines), 2))
+    out: list[Variant] = []
+    for row, line in enumerate(lines):
+        fields = line.split("\t", 8)
+        pos = int(fields[1]) - 1
+        if pos < start or pos >= end:
+            continue
+        ref, alts = fields[3], fields[4].split(",")
+        afs = _af_of(fields[7], key)
+        if afs is None or len(afs) != len(alts):
+            raise ReferenceDataError(
+                f"site {chrom}:{pos + 1} has no usable {key[:-1]} in INFO", where=str(vcf)
+            )
+        cum = np.cumsum(afs)
+        drawn = np.searchsorted(cum, u[row], side="right")  # index into alts, len(alts) = REF
+        if (drawn >= len(alts)).all():
+            continue
+        if pos + len(ref) > end or not _BASES.match(ref):
+            continue
+        for allele in sorted(set(int(d) for d in drawn if d < len(alts))):
+            alt = alts[allele]
+            if not _BASES.match(alt) or abs(len(alt) - len(ref)) > max_indel:
+                continue
+            gt = (int(drawn[0] == allele), int(drawn[1] == allele))
+            npos, nref, nalt = normalize(pos, ref, alt, fetch) if fetch else (pos, ref, alt)
+            if npos < start or npos + len(nref) > end:
+                continue
+            out.append(
+                Variant(chrom, npos, nref, nalt, gt=gt, source="germline", vid=fields[2],
+                        af=float(afs[allele]))
+            )
+    return sorted(out)

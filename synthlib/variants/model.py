@@ -1,0 +1,83 @@
+"""The variant record every stage shares, and left-normalization against the reference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Variant", "normalize", "variant_type"]
+
+
+@dataclass(frozen=True, order=True)
+class Variant:
+    """A small variant on one contig, VCF-style (0-based ``pos`` here; VCF POS = pos + 1).
+
+    Attributes
+    ----------
+    chrom, pos, ref, alt
+        ``ref`` is the reference allele at ``pos`` (includes the anchor base for indels).
+    gt
+        Phased genotype ``(a, b)`` with alleles 0/1 for haplotypes 0 and 1.
+    source
+        ``germline`` or ``spike``.
+    vid
+        ID column (``.`` when none).
+    af
+        Population allele frequency it was drawn with (germline), or None.
+    """
+
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+    gt: tuple[int, int] = (0, 1)
+    source: str = "spike"
+    vid: str = "."
+    af: float | None = None
+
+    @property
+    def end(self) -> int:
+        """0-based exclusive end of the reference span."""
+        return self.pos + len(self.ref)
+
+    @property
+    def label(self) -> str:
+        return f"{self.chrom}:{self.pos + 1} {self.ref}>{self.alt}"
+
+
+def variant_type(ref: str, alt: str) -> str:
+    """``SNV``, ``MNV``, ``INS``, ``DEL`` or ``COMPLEX`` for a REF/ALT pair."""
+    if len(ref) == len(alt):
+        return "SNV" if len(ref) == 1 else "MNV"
+    if ref[0] == alt[0] and (len(ref) == 1 or len(alt) == 1):
+        return "INS" if len(alt) > len(ref) else "DEL"
+    return "COMPLEX"
+
+
+def normalize(
+    pos: int, ref: str, alt: str, fetch: Callable[[int, int], str]
+) -> tuple[int, str, str]:
+    """Left-align and trim an allele pair (Tan et al. 2015), keeping one anchor base for indels.
+
+    Parameters
+    ----------
+    pos
+        0-based position of ``ref[0]``.
+    fetch
+        ``fetch(start, end)`` returns uppercase reference bases of the contig.
+    """
+    # Trim common suffix, extending left when an allele empties (that is the left shift).
+    while True:
+        if ref and alt and ref[-1] == alt[-1] and len(ref) + len(alt) > 2:
+            ref, alt = ref[:-1], alt[:-1]
+            if (not ref or not alt) and pos > 0:
+                base = fetch(pos - 1, pos)
+                ref, alt, pos = base + ref, base + alt, pos - 1
+            elif not ref or not alt:
+                break
+        else:
+            break
+    # Trim common prefix but keep one base when lengths differ (the VCF anchor).
+    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
+        ref, alt, pos = ref[1:], alt[1:], pos + 1
+    return pos, ref, alt

@@ -1,0 +1,65 @@
+"""The synth command: exit codes, one-line errors, nothing half written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pysam
+
+from synthlib.generate import FILES
+
+SYNTH = [sys.executable, "-m", "synthlib.cli"]
+
+
+def _run(args, cwd, env=None):
+    return subprocess.run(SYNTH + args, cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_catalog_list_and_validate(tmp_path):
+    res = _run(["catalog", "list"], tmp_path)
+    assert res.returncode == 0 and "demo" in res.stdout and "wgs" in res.stdout
+    res = _run(["catalog", "validate"], tmp_path)
+    assert res.returncode == 0 and "ok" in res.stdout
+
+
+def test_unknown_id_exit_2_lists_known(tmp_path):
+    res = _run(["run", "no-such-thing", "--dest", str(tmp_path / "o")], tmp_path)
+    assert res.returncode == 2
+    assert "no catalog entry" in res.stderr and "demo" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_invalid_spec_exit_2_names_file_and_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\nseed: 1\nreason: r\ncoverage: 5\nreference: {name: x}\nwhat: 1\n")
+    res = _run(["run", str(bad), "--dest", str(tmp_path / "o")], tmp_path)
+    assert res.returncode == 2
+    assert "bad.yaml" in res.stderr and "what" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_targets_bed_names_line(tmp_path):
+    bed = tmp_path / "t.bed"
+    bed.write_text("chr20\t1000100\t1000200\nchr20\tabc\t5\n")
+    spec = tmp_path / "ex.yaml"
+    spec.write_text(
+        "id: ex\nseed: 1\nreason: r\ncoverage: 5\n"
+        "reference: {name: grch37-chr20-demo}\nassay: {type: panel, targets: t.bed}\n")
+    res = _run(["run", str(spec), "--dest", str(tmp_path / "o")], tmp_path)
+    assert res.returncode == 2 and "t.bed:2" in res.stderr
+
+
+def test_run_demo_writes_dataset(prefect_api, tmp_path):
+    res = _run(["run", "demo", "--dest", str(tmp_path / "bucket"), "--workers", "2"], tmp_path,
+               env={"PREFECT_API_URL": prefect_api})
+    assert res.returncode == 0, res.stderr
+    folder = Path(res.stdout.strip().splitlines()[-1])
+    assert folder == tmp_path / "bucket" / "demo" / "1.0.0"
+    for name in FILES.values():
+        assert (folder / name).exists()
+    assert pysam.samtools.quickcheck(str(folder / FILES["bam"])) == ""
