@@ -78,6 +78,32 @@ def run(
     out.print(str(folder))
 
 
+@app.command()
+def spike(
+    bam: Annotated[Path, typer.Option(help="Coordinate-sorted, indexed BAM of real reads.")],
+    reference: Annotated[Path, typer.Option(help="FASTA the BAM was aligned to.")],
+    variants: Annotated[Path, typer.Option(help="VCF of SNVs/MNVs/indels (VAF or GT per record).")],
+    out: Annotated[Path, typer.Option(help="Output BAM (indexed; written atomically).")],
+    seed: Annotated[int, typer.Option(help="Seed of the per-variant read choices.")] = 0,
+    truth_out: Annotated[Path | None, typer.Option(
+        help="Truth VCF of what was achieved (default: OUT with .truth.vcf.gz).")] = None,
+    min_mapq: Annotated[int, typer.Option(min=0, help="Reads below this MAPQ are left alone.")] = 0,
+) -> None:
+    """Spike variants into an existing BAM at the requested allele fractions."""
+    from .spike import spike_bam
+
+    res = spike_bam(bam=bam, reference=reference, variants=variants, out=out, seed=seed,
+                    truth_out=truth_out, min_mapq=min_mapq)
+    summary = res.to_dict()
+    table = Table("variant", "requested VAF", "realized VAF", "depth", "alt reads")
+    for v in summary["variants"]:
+        table.add_row(f"{v['chrom']}:{v['pos']} {v['ref']}>{v['alt']}",
+                      f"{v['requested_vaf']:.3f}", f"{v['realized_vaf']:.3f}", str(v["depth"]),
+                      str(v["alt_reads"]))
+    err.print(table)
+    typer.echo(str(summary["out"]))
+
+
 @catalog_app.command("list")
 def catalog_list() -> None:
     """Entries sorted by priority, with assay, coverage and estimated size."""

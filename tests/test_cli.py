@@ -63,3 +63,31 @@ def test_run_demo_writes_dataset(prefect_api, tmp_path):
     for name in FILES.values():
         assert (folder / name).exists()
     assert pysam.samtools.quickcheck(str(folder / FILES["bam"])) == ""
+
+
+def test_spike_command(tmp_path):
+    from _spike import write_vcf
+
+    from synthlib.resources import resolve_file
+
+    fasta = resolve_file("grch37-chr22-minigiab.fasta")
+    bam = resolve_file("grch37-chr22-minigiab.reads")
+    ref = pysam.FastaFile(str(fasta))
+    pos = 6000
+    base = ref.fetch("q", pos - 1, pos)
+    alt = {"A": "C", "C": "G", "G": "T", "T": "A"}[base]
+    vcf = write_vcf(tmp_path / "v.vcf", {"q": ref.get_reference_length("q")},
+                    [("q", pos, base, alt, None, "0/1")])
+    out = tmp_path / "spiked.bam"
+    res = _run(["spike", "--bam", str(bam), "--reference", str(fasta), "--variants", str(vcf),
+                "--out", str(out), "--seed", "3"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert out.exists() and pysam.samtools.quickcheck(str(out)) == ""
+    assert f"q:{pos} {base}>{alt}" in res.stderr
+
+    bad = write_vcf(tmp_path / "bad.vcf", {"q": ref.get_reference_length("q")},
+                    [("q", pos, alt, base, None, "0/1")])  # REF does not match the reference
+    res = _run(["spike", "--bam", str(bam), "--reference", str(fasta), "--variants", str(bad),
+                "--out", str(tmp_path / "bad.bam")], tmp_path)
+    assert res.returncode == 2 and "REF" in res.stderr
+    assert not (tmp_path / "bad.bam").exists()

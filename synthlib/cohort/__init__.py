@@ -24,8 +24,8 @@ from .burden import (
 )
 from .fisher import benjamini_hochberg, bonferroni, fisher_exact
 from .genotypes import GenotypeBlock, simulate_cohort_block
-from .joint_vcf import merge_blocks, write_joint_vcf
-from .run import CohortOutputs, WorkUnit, simulate_cohort, work_units
+from .joint_vcf import assemble_joint_vcf, merge_blocks, write_joint_vcf, write_vcf_shard
+from .run import CohortOutputs, WorkUnit, plan_regions, simulate_cohort, work_units
 from .samples import Sample, cohort_samples, read_samples_tsv, write_samples_tsv
 from .sources import resolve_inputs
 from .spec import BurdenGene, CohortSpec
@@ -42,6 +42,9 @@ __all__ = [
     "simulate_cohort_block",
     "merge_blocks",
     "write_joint_vcf",
+    "write_vcf_shard",
+    "assemble_joint_vcf",
+    "plan_regions",
     "WorkUnit",
     "work_units",
     "CohortOutputs",

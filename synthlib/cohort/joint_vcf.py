@@ -22,7 +22,14 @@ from .genotypes import SOURCE_BACKGROUND, GenotypeBlock
 from .samples import Sample
 from .sources import contig_lengths
 
-__all__ = ["merge_blocks", "vcf_header", "vcf_body", "write_joint_vcf"]
+__all__ = [
+    "merge_blocks",
+    "vcf_header",
+    "vcf_body",
+    "write_joint_vcf",
+    "write_vcf_shard",
+    "assemble_joint_vcf",
+]
 
 
 def merge_blocks(blocks: Sequence[GenotypeBlock], *, sample_order: Sequence[str]) -> GenotypeBlock:
@@ -179,7 +186,6 @@ def write_joint_vcf(
     VariantError
         A block's samples differ from ``samples``, or regions are out of order.
     """
-    path = Path(path)
     order = tuple(s.sample for s in samples)
     for b in merged:
         if b.sample_ids != order:
@@ -187,14 +193,74 @@ def write_joint_vcf(
                 "merged block samples differ from the samples table", where=b.region.name
             )
     contigs = list(dict.fromkeys(b.region.chrom for b in merged))
+    return _write_indexed(
+        Path(path),
+        vcf_header(samples=samples, fasta=fasta, contigs=contigs),
+        (compress(vcf_body(b)) for b in merged),
+    )
+
+
+def write_vcf_shard(block: GenotypeBlock, *, sample_order: Sequence[str], path: str | Path) -> Path:
+    """Write one merged region's records as BGZF blocks without the EOF marker.
+
+    Shards of consecutive regions concatenated after the header give exactly the bytes of
+    :func:`write_joint_vcf` (see :func:`assemble_joint_vcf`).
+
+    Raises
+    ------
+    VariantError
+        The block's samples are not ``sample_order``.
+    """
+    if block.sample_ids != tuple(sample_order):
+        raise VariantError("merged block samples differ from the samples table",
+                           where=block.region.name)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(compress(vcf_body(block)))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def assemble_joint_vcf(
+    shards: Sequence[str | Path],
+    *,
+    samples: Sequence[Sample],
+    fasta: Path,
+    contigs: Sequence[str],
+    path: str | Path,
+) -> Path:
+    """Header + region shards (in reference order) + EOF, tabix-indexed, renamed into place.
+
+    Raises
+    ------
+    VariantError
+        A shard is missing. ``SynthError`` if the result cannot be indexed (unsorted shards).
+    """
+    missing = [str(s) for s in shards if not Path(s).exists()]
+    if missing:
+        raise VariantError(f"{len(missing)} VCF shards missing, e.g. {missing[0]}")
+    return _write_indexed(
+        Path(path),
+        vcf_header(samples=samples, fasta=fasta, contigs=list(contigs)),
+        (Path(s).read_bytes() for s in shards),
+    )
+
+
+def _write_indexed(path: Path, header: str, bodies: Iterable[bytes]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".vcf.gz")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(compress(vcf_header(samples=samples, fasta=fasta, contigs=contigs).encode()))
-            for b in merged:
-                fh.write(compress(vcf_body(b)))
+            fh.write(compress(header.encode()))
+            for body in bodies:
+                fh.write(body)
             fh.write(EOF)
         try:
             pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp) + ".tbi")

@@ -14,10 +14,10 @@ from ..errors import SpecError
 from .genotypes import simulate_cohort_block
 from .joint_vcf import merge_blocks, write_joint_vcf
 from .samples import cohort_samples, write_samples_tsv
-from .sources import parse_region, resolve_inputs
+from .sources import Region, contig_lengths, parse_region, resolve_inputs
 from .spec import CohortSpec
 
-__all__ = ["CohortOutputs", "WorkUnit", "work_units", "simulate_cohort"]
+__all__ = ["CohortOutputs", "WorkUnit", "work_units", "plan_regions", "simulate_cohort"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,27 @@ def work_units(
     return [WorkUnit(r, b) for r in regions for b in blocks]
 
 
+def plan_regions(regions: list[str], *, fasta: Path) -> list[Region]:
+    """Parse regions and put them in reference order (FASTA contig order, then start), the
+    order the joint VCF is written in.
+
+    Raises
+    ------
+    SpecError
+        No region, a malformed one, or two that overlap.
+    """
+    if not regions:
+        raise SpecError("a cohort needs at least one region", where="reference.regions")
+    rank = {c: i for i, c in enumerate(contig_lengths(fasta))}
+    parsed = sorted(
+        (parse_region(r, fasta=fasta) for r in regions), key=lambda r: (rank[r.chrom], r.start)
+    )
+    for a, b in zip(parsed, parsed[1:], strict=False):
+        if a.chrom == b.chrom and b.start < a.end:
+            raise SpecError(f"regions {a.name} and {b.name} overlap", where="reference.regions")
+    return parsed
+
+
 def simulate_cohort(
     spec: CohortSpec,
     *,
@@ -69,13 +90,7 @@ def simulate_cohort(
     inputs = resolve_inputs(spec, reference=reference, base_dir=base_dir)
     samples = cohort_samples(spec, seed=seed)
     order = [s.sample for s in samples]
-    parsed = sorted(
-        (parse_region(r, fasta=inputs.fasta) for r in regions),
-        key=lambda r: (r.chrom, r.start),
-    )
-    for a, b in zip(parsed, parsed[1:], strict=False):
-        if a.chrom == b.chrom and b.start < a.end:
-            raise SpecError(f"regions {a.name} and {b.name} overlap", where="reference.regions")
+    parsed = plan_regions(regions, fasta=inputs.fasta)
     merged = []
     for reg in parsed:
         blocks = [

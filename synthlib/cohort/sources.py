@@ -7,6 +7,7 @@ region parses each file once.
 from __future__ import annotations
 
 import functools
+import gzip
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,7 +304,7 @@ def load_panel(path: Path, region: Region, max_indel: int) -> Panel:
 @functools.lru_cache(maxsize=8)
 def load_exons(path: Path) -> dict[str, tuple[tuple[str, int, int], ...]]:
     """Gene -> its exons ``(chrom, start0, end)`` sorted, from a BED named ``GENE_exonN``
-    (comma-separated names give the exon to each gene).
+    (comma-separated names give the exon to each gene); plain or (b)gzipped.
 
     Raises
     ------
@@ -311,7 +312,10 @@ def load_exons(path: Path) -> dict[str, tuple[tuple[str, int, int], ...]]:
         If a line has fewer than 4 columns or bad coordinates.
     """
     genes: dict[str, list[tuple[str, int, int]]] = {}
-    for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # bgzipped BEDs (remote exon sets) are gzip-readable
+        raw = gzip.decompress(raw)
+    for n, line in enumerate(raw.decode().splitlines(), start=1):
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
         f = line.split("\t")

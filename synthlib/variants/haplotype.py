@@ -1,7 +1,9 @@
 """Haplotype sequences of a reference window with variants applied, plus coordinate maps.
 
-Nothing here materializes a whole genome: a work unit builds its two haplotypes over its own
-window only.
+Nothing here materializes a whole genome: a work unit builds its haplotypes over its own
+window only. Structural variants cut a haplotype into *segments*: a new segment starts at
+every SV junction (after a deletion, at each tandem copy, into and out of an inversion), so
+a read whose bases span two segments is a split read.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import Variant
+from .sv import hap_copies
 
 __all__ = ["Haplotype", "build_haplotypes", "INSERTED"]
 
 #: Marker in ``ref_pos`` for bases that have no reference position (inserted bases).
 INSERTED = -1
+
+_COMP = np.arange(256, dtype=np.uint8)
+for _a, _b in zip(b"ACGTN", b"TGCAN", strict=True):
+    _COMP[_a] = _b
 
 
 @dataclass
@@ -27,18 +34,29 @@ class Haplotype:
     seq : np.ndarray, shape (m,), uint8
         ASCII bases.
     ref_pos : np.ndarray, shape (m,), int64
-        Reference position (0-based) of each base, or :data:`INSERTED`.
+        Reference position (0-based) of each base, or :data:`INSERTED`. Duplicated bases repeat
+        a position; inverted ones run backwards.
     ref_index : np.ndarray, shape (w,), int64
         For each reference position of the window, the first haplotype index at or after it
         (deleted positions point at the next surviving base).
     start
         Reference position of the window start.
+    seg : np.ndarray, shape (m,), int32
+        Segment number (non-decreasing); changes at every SV junction.
+    rev : np.ndarray, shape (m,), bool
+        True for bases of an inverted segment (reverse-complement of the reference).
+    anchor : np.ndarray, shape (m,), int64
+        Reference position of the base, or of the nearest mapped base before it (inserted
+        bases): decides which unit owns a fragment starting there.
     """
 
     seq: np.ndarray
     ref_pos: np.ndarray
     ref_index: np.ndarray
     start: int
+    seg: np.ndarray
+    rev: np.ndarray
+    anchor: np.ndarray
 
     def hap_index(self, ref_positions: np.ndarray) -> np.ndarray:
         """Haplotype index of reference positions inside the window, shape like the input."""
@@ -48,49 +66,69 @@ class Haplotype:
 def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haplotype:
     ref_arr = np.frombuffer(ref, dtype=np.uint8)
     end = start + len(ref)
-    seq_parts: list[np.ndarray] = []
-    pos_parts: list[np.ndarray] = []
+    parts: list[tuple[np.ndarray, np.ndarray, int, bool]] = []
+    seg = 0
+
+    def ref_part(a: int, b: int, rev: bool = False) -> None:
+        bases, pos = ref_arr[a - start : b - start], np.arange(a, b, dtype=np.int64)
+        if rev:
+            bases, pos = _COMP[bases[::-1]], pos[::-1]
+        parts.append((bases, pos, seg, rev))
+
     cursor = start
     for v in variants:
-        if v.gt[hap] != 1 or v.pos < cursor or v.end > end:
-            continue  # not on this haplotype, or clipped by the window
-        seq_parts.append(ref_arr[cursor - start : v.pos - start])
-        pos_parts.append(np.arange(cursor, v.pos, dtype=np.int64))
+        symbolic = v.svend is not None
+        if v.pos < cursor or v.end > end:
+            continue  # overlaps an earlier variant, or clipped by the window
+        if not symbolic and v.gt[hap] != 1:
+            continue
+        ref_part(cursor, v.pos)
+        if symbolic:
+            copies = hap_copies(v, hap)
+            if copies == 1 and v.svtype != "INV" or (v.svtype == "INV" and not v.gt[hap]):
+                continue  # this haplotype keeps the reference here
+            ref_part(v.pos, v.pos + 1)  # the anchor base
+            for _ in range(1 if v.svtype == "INV" else copies):
+                seg += 1
+                ref_part(v.pos + 1, v.svend, rev=v.svtype == "INV")
+            seg += 1
+            cursor = v.svend
+            continue
         r, a = v.ref.encode(), v.alt.encode()
         common = min(len(r), len(a))
         # Shared length maps base to base; the rest is inserted (alt longer) or skipped.
         alt_pos = np.full(len(a), INSERTED, dtype=np.int64)
         alt_pos[:common] = np.arange(v.pos, v.pos + common)
-        seq_parts.append(np.frombuffer(a, dtype=np.uint8))
-        pos_parts.append(alt_pos)
+        parts.append((np.frombuffer(a, dtype=np.uint8), alt_pos, seg, False))
         cursor = v.end
-    seq_parts.append(ref_arr[cursor - start :])
-    pos_parts.append(np.arange(cursor, end, dtype=np.int64))
-    seq = np.concatenate(seq_parts)
-    ref_pos = np.concatenate(pos_parts)
+    ref_part(cursor, end)
+    seq = np.concatenate([p[0] for p in parts])
+    ref_pos = np.concatenate([p[1] for p in parts])
+    segs = np.concatenate([np.full(len(p[0]), p[2], np.int32) for p in parts])
+    revs = np.concatenate([np.full(len(p[0]), p[3], bool) for p in parts])
     mapped = ref_pos != INSERTED
     idx = np.flatnonzero(mapped)
-    ref_index = np.empty(len(ref), dtype=np.int64)
-    # Positions that survive point at themselves; deleted ones at the next surviving base.
-    present = np.zeros(len(ref), dtype=bool)
-    present[ref_pos[mapped] - start] = True
+    # Positions that survive point at their first copy; deleted ones at the next survivor.
     where = np.full(len(ref), len(seq), dtype=np.int64)
-    where[ref_pos[mapped] - start] = idx
+    where[ref_pos[idx[::-1]] - start] = idx[::-1]
     ref_index = np.minimum.accumulate(where[::-1])[::-1]
-    return Haplotype(seq=seq, ref_pos=ref_pos, ref_index=ref_index, start=start)
+    last = np.maximum.accumulate(np.where(mapped, np.arange(len(seq)), -1))
+    anchor = np.where(last >= 0, ref_pos[np.maximum(last, 0)], start)
+    return Haplotype(seq=seq, ref_pos=ref_pos, ref_index=ref_index, start=start, seg=segs,
+                     rev=revs, anchor=anchor)
 
 
 def build_haplotypes(
     ref: bytes, *, start: int, variants: list[Variant], ploidy: int = 2
 ) -> list[Haplotype]:
-    """Apply phased variants to a reference window.
+    """Apply phased variants (small and structural) to a reference window.
 
     Parameters
     ----------
     ref
         Uppercase reference bases of the window ``[start, start + len(ref))``.
     variants
-        Sorted, non-overlapping per haplotype; those not fully inside the window are skipped.
+        Non-overlapping per haplotype; those not fully inside the window are skipped.
 
     Returns
     -------

@@ -24,6 +24,16 @@ class Variant:
         ID column (``.`` when none).
     af
         Population allele frequency it was drawn with (germline), or None.
+    svtype
+        Structural variants only: ``DEL``, ``DUP``, ``INV``, ``INS`` or ``CNV``. Symbolic
+        ones (all but ``INS``) have ``ref`` = the anchor base, ``alt`` = ``<DEL>`` etc., and
+        affect the reference bases ``[pos + 1, svend)``.
+    svend
+        0-based exclusive end of a symbolic SV (equals VCF ``END``), else None.
+    cn
+        Total copy number of a ``CNV`` (0..N), else None.
+    vaf
+        Somatic variants only: target variant allele fraction in the reads, else None.
     """
 
     chrom: str
@@ -34,11 +44,15 @@ class Variant:
     source: str = "spike"
     vid: str = "."
     af: float | None = None
+    svtype: str | None = None
+    svend: int | None = None
+    cn: int | None = None
+    vaf: float | None = None
 
     @property
     def end(self) -> int:
-        """0-based exclusive end of the reference span."""
-        return self.pos + len(self.ref)
+        """0-based exclusive end of the reference span (``svend`` for symbolic SVs)."""
+        return self.svend if self.svend is not None else self.pos + len(self.ref)
 
     @property
     def label(self) -> str:
