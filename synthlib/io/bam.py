@@ -76,11 +76,27 @@ class RecordBatch:
         return RecordBatch(np.zeros(0, np.uint8), np.zeros(1, np.int64), z, z)
 
     def take(self, order: np.ndarray) -> RecordBatch:
-        """Records in the given order (a gather of variable-length byte runs)."""
-        starts, lens = self.offsets[:-1][order], np.diff(self.offsets)[order]
-        new_off = np.concatenate(([0], np.cumsum(lens)))
-        idx = np.repeat(starts - new_off[:-1], lens) + np.arange(new_off[-1])
-        return RecordBatch(self.data[idx], new_off, self.pos[order], self.key[order])
+        """Records in the given order: whole records are moved, never single bytes."""
+        order = np.asarray(order, dtype=np.int64)
+        lens = np.diff(self.offsets)
+        if len(lens) and (lens == lens[0]).all():
+            width = int(lens[0])
+            data = self.data.reshape(-1, width)[order].ravel()
+            new_off = np.arange(len(order) + 1, dtype=np.int64) * width
+        else:
+            # Mixed lengths (reads with indels): join memoryview slices, one per record.
+            view = memoryview(self.data)
+            starts, ends = self.offsets[:-1][order].tolist(), self.offsets[1:][order].tolist()
+            data = np.frombuffer(b"".join([view[s:e] for s, e in zip(starts, ends, strict=True)]),
+                                 dtype=np.uint8)
+            new_off = np.concatenate(([0], np.cumsum(lens[order])))
+        return RecordBatch(data, new_off, self.pos[order], self.key[order])
+
+    def slice(self, start: int, stop: int) -> RecordBatch:
+        """Records ``start:stop`` as a view (no copy)."""
+        o0, o1 = int(self.offsets[start]), int(self.offsets[stop])
+        return RecordBatch(self.data[o0:o1], self.offsets[start : stop + 1] - o0,
+                           self.pos[start:stop], self.key[start:stop])
 
     def sorted(self) -> RecordBatch:
         return self.take(np.lexsort((self.key, self.pos)))
@@ -100,7 +116,7 @@ class RecordBatch:
     def split(self, boundary: int) -> tuple[RecordBatch, RecordBatch]:
         """(records with pos < boundary, the rest); the batch must be sorted."""
         k = int(np.searchsorted(self.pos, boundary, side="left"))
-        return self.take(np.arange(k)), self.take(np.arange(k, len(self)))
+        return self.slice(0, k), self.slice(k, len(self))
 
 
 def _pack_seq(bases: np.ndarray) -> np.ndarray:
