@@ -24,6 +24,7 @@ import cProfile
 import gzip
 import io
 import json
+import os
 import pstats
 import resource
 import shutil
@@ -142,8 +143,9 @@ def _ceiling(args) -> dict:
             "mb_per_cpu_s": round(len(data) / 1e6 / max(cpu1 - cpu0, 1e-9), 1)}
 
 
-def _worker_maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _worker_usage() -> dict:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"maxrss_mb": ru.ru_maxrss / 1024, "cpu_s": ru.ru_utime + ru.ru_stime}
 
 
 def _flow(args) -> dict:
@@ -161,11 +163,12 @@ def _flow(args) -> dict:
         t_cluster = time.perf_counter() - t1
         dest = Path(args.out)
         shutil.rmtree(dest, ignore_errors=True)
+        load0 = os.getloadavg()[0]
         t2 = time.perf_counter()
         final = run_generate(str(args.spec), dest=str(dest), workers=args.workers,
                              address=cluster.scheduler_address, overwrite=True)
         wall = time.perf_counter() - t2
-        rss = client.run(_worker_maxrss_mb)
+        usage = list(client.run(_worker_usage).values())
     manifest = json.loads((Path(final) / "manifest.json").read_text())
     return {
         "workers": args.workers,
@@ -175,7 +178,10 @@ def _flow(args) -> dict:
         "pairs": manifest["run"]["pairs"],
         "units": manifest["plan"]["units"],
         "unit_seconds": manifest["run"].get("unit_seconds"),
-        "worker_peak_rss_mb": sorted(round(v, 1) for v in rss.values()),
+        "worker_peak_rss_mb": sorted(round(u["maxrss_mb"], 1) for u in usage),
+        "worker_cpu_s": sorted(round(u["cpu_s"], 2) for u in usage),
+        # Other work on the machine stretches wall times: keep the load next to them.
+        "loadavg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "flow_process_peak_rss_mb": round(_maxrss_mb(), 1),
     }
 
@@ -197,13 +203,14 @@ def _profile(args) -> dict:
     stream = io.StringIO()
     stats = pstats.Stats(prof, stream=stream)
     stats.sort_stats("cumulative").print_stats(args.top + 15)
-    rows = []
-    for (file, line, func), (_cc, nc, tt, ct, _callers) in sorted(
-            stats.stats.items(), key=lambda kv: -kv[1][3]):
-        rows.append({"function": f"{Path(file).name}:{line}({func})", "calls": nc,
-                     "tottime_s": round(tt, 3), "cumtime_s": round(ct, 3)})
+    stats.sort_stats("tottime").print_stats(args.top + 15)
+    rows = [{"function": f"{Path(file).name}:{line}({func})", "calls": nc,
+             "tottime_s": round(tt, 3), "cumtime_s": round(ct, 3)}
+            for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items()]
     return {"unit": unit.name, "pairs": result.pairs, "seconds": round(result.seconds, 3),
-            "top_cumulative": rows[: args.top], "text": stream.getvalue()}
+            "top_cumulative": sorted(rows, key=lambda r: -r["cumtime_s"])[: args.top],
+            "top_own": sorted(rows, key=lambda r: -r["tottime_s"])[: args.top],
+            "text": stream.getvalue()}
 
 
 def main(argv: list[str] | None = None) -> int:

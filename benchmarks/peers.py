@@ -170,13 +170,13 @@ def _neat(w: Workload, out: Path) -> list[str]:
 
 
 PEERS: dict[str, Peer] = {
-    "wgsim": Peer("wgsim", "wgsim (samtools)", "FASTQ (plain)", _which("wgsim"),
+    "wgsim": Peer("wgsim", "wgsim", "FASTQ (plain)", _which("wgsim"),
                   _apt("samtools"), _wgsim, _count_first("r1.fq")),
-    "art": Peer("art", "ART art_illumina", "FASTQ (plain)", _which("art_illumina"),
+    "art": Peer("art", "ART (HSXt)", "FASTQ (plain)", _which("art_illumina"),
                 _apt("art-nextgen-simulation-tools"), _art, _count_first("art_1.fq")),
-    "dwgsim": Peer("dwgsim", "DWGSIM", "FASTQ.gz + mutations VCF", _which("dwgsim"),
+    "dwgsim": Peer("dwgsim", "DWGSIM", "FASTQ.gz+VCF", _which("dwgsim"),
                    _apt("dwgsim"), _dwgsim, _count_first("dwgsim.bwa.read1.fastq*")),
-    "neat": Peer("neat", f"NEAT {NEAT_VERSION}", "FASTQ.gz + VCF", _neat_exe, _neat_install,
+    "neat": Peer("neat", f"NEAT {NEAT_VERSION}", "FASTQ.gz+VCF", _neat_exe, _neat_install,
                  _neat, _count_first("neat*_r1.fastq*")),
 }
 

@@ -66,7 +66,8 @@ def promote_task(staging: str, final: str, overwrite: bool) -> str:
 
 @flow(name="generate-dataset", task_runner=dask_task_runner())
 def generate_dataset(
-    spec: str = "demo", dest: str = "out", overwrite: bool = False, workers: int = 2
+    spec: str = "demo", dest: str = "out", overwrite: bool = False, workers: int = 2,
+    qc: bool = True,
 ) -> str:
     """Generate one dataset into ``<dest>/<id>/<version>/`` and return that folder.
 
@@ -80,6 +81,9 @@ def generate_dataset(
         Replace an existing dataset folder of the same id and version.
     workers
         Recorded in the manifest (the cluster itself is the task runner's).
+    qc
+        Run QC on the finished files before the folder appears; the verdict goes into the
+        manifest (a failed dataset is kept locally, marked failed, and never published).
     """
     t0 = time.perf_counter()
     plan = plan_task(spec)
@@ -107,17 +111,28 @@ def generate_dataset(
            "pairs": sum(r.pairs for r in results),
            "unit_seconds": round(sum(r.seconds for r in results), 2)}
     write_manifest(plan, out_dir=staging, files=files, run=run)
+    if qc:
+        from .qc_dataset import qc_task
+
+        try:
+            verdict = qc_task.submit(str(staging), base_dir=str(plan.base_dir)).result()
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _tick("qc", 1, 1)
+        if verdict["verdict"] != "pass":
+            _tick("qc failed", 1, 1)
     return promote_task(str(staging), str(final), overwrite)
 
 
 def run_generate(
     spec: str, *, dest: str, workers: int = 2, address: str | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, qc: bool = True,
 ) -> Path:
     """Run the flow on a LocalCluster of ``workers`` processes, or on the scheduler at
     ``address``; make sure one Prefect API serves the flow and its workers."""
     ensure_api()
     runner = dask_task_runner(workers=workers, address=address)
     result = generate_dataset.with_options(task_runner=runner)(
-        spec=spec, dest=dest, overwrite=overwrite, workers=workers)
+        spec=spec, dest=dest, overwrite=overwrite, workers=workers, qc=qc)
     return Path(result)

@@ -31,7 +31,6 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.filesystems import LocalFileSystem
 from prefect.tasks import exponential_backoff
 
 import synthlib
@@ -115,7 +114,7 @@ class DatasetWork:
 
 
 def _unit_shards(plan: Plan, unit: WorkUnit, units: Path) -> list[Path]:
-    """The files :func:`synthlib.generate.run_unit` leaves for ``unit`` (each written atomically)."""
+    """The files :func:`synthlib.generate.run_unit` leaves for ``unit`` (each atomic)."""
     names = [f"{unit.name}.vcf.bgzf"]
     if plan.spec.outputs.fastq:
         names += [f"{unit.name}.R1.bgzf", f"{unit.name}.R2.bgzf"]
@@ -230,7 +229,7 @@ def _generate(plan: Plan, work: DatasetWork, *, workers: int) -> dict:
         return {"units_run": 0, "units_cached": len(plan.units), "merged": False}
     work.units.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    storage = LocalFileSystem(basepath=str(work.results))
+    storage = work.results  # a Path: Prefect stores results there without a saved block
     futures = []
     for u in plan.units:
         # A cached result whose shards were deleted would be a lie: recompute that unit.

@@ -25,6 +25,15 @@ model_app = typer.Typer(no_args_is_help=True, help="Sequencer error/quality mode
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(model_app, name="model")
 
+
+def _mount_subcommands() -> None:
+    from .cli_qc import app as qc_app
+
+    app.add_typer(qc_app, name="qc")
+
+
+_mount_subcommands()
+
 # Wide enough for the catalog table when stdout is a pipe or a file.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -46,8 +55,10 @@ def run(
     scheduler: Annotated[str | None, typer.Option(
         help="Address of an existing Dask scheduler (instead of a local cluster).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset folder.")] = False,
+    qc: Annotated[bool, typer.Option(help="QC the dataset against its spec (align, call, "
+                                     "compare, conformance); exit 1 if it fails.")] = True,
 ) -> None:
-    """Generate a dataset: plan, simulate on Dask under Prefect, merge, write the manifest."""
+    """Generate a dataset: plan, simulate on Dask under Prefect, merge, QC, write the manifest."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .catalog import resolve_spec
@@ -72,10 +83,16 @@ def run(
         set_progress_hook(hook)
         try:
             folder = run_generate(spec, dest=dest, workers=workers, address=scheduler,
-                                  overwrite=overwrite)
+                                  overwrite=overwrite, qc=qc)
         finally:
             set_progress_hook(None)
-    out.print(str(folder))
+    verdict = json.loads((folder / "manifest.json").read_text())["qc"]["verdict"]
+    if qc:
+        colour = "green" if verdict == "pass" else "red"
+        err.print(f"QC: [{colour}]{verdict}[/] (report: {folder / 'qc' / 'report.html'})")
+    typer.echo(str(folder))
+    if qc and verdict != "pass":
+        raise typer.Exit(1)
 
 
 @app.command()

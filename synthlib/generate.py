@@ -16,6 +16,7 @@ Shard files of unit ``uNNNNNN`` in the work folder:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -39,7 +40,7 @@ from .reads.errormodel import ErrorModel
 from .reads.simulate import simulate_unit
 from .spec import DatasetSpec, spec_hash
 from .variants.assemble import chunk_variants
-from .variants.truth import vcf_header, vcf_records
+from .variants.truth import sv_bed, vcf_header, vcf_records
 
 __all__ = [
     "UnitResult",
@@ -49,6 +50,7 @@ __all__ = [
     "dataset_dir",
     "generate_local",
     "FILES",
+    "SV_BED",
     "MANIFEST_FORMAT",
 ]
 
@@ -63,6 +65,9 @@ FILES = {
     "vcf": "truth.vcf.gz",
     "tbi": "truth.vcf.gz.tbi",
 }
+
+#: Written beside the truth only when the spec has structural variants (SV/CNV intervals).
+SV_BED = "truth_sv.bed"
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,17 @@ def _load_records(path: Path) -> RecordBatch:
 
 
 def load_model(plan: Plan) -> ErrorModel:
-    return ErrorModel.load(plan.spec.reads.model).for_read_length(plan.spec.reads.length)
+    """The spec's error model at its read length, loaded once per process.
+
+    Its quality bank costs ~0.5 s to build and is a pure function of the model file, so
+    every unit a worker runs shares one copy.
+    """
+    return _cached_model(plan.spec.reads.model, plan.spec.reads.length)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_model(name: str, length: int) -> ErrorModel:
+    return ErrorModel.load(name).for_read_length(length)
 
 
 def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | None = None
@@ -117,8 +132,9 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
     r1_parts, r2_parts, records = [], [], []
     pairs = 0
     for batch in simulate_unit(plan, unit, model=model, sample=_sample(spec)):
-        r1_parts.append(bgzf.compress(batch.r1))
-        r2_parts.append(bgzf.compress(batch.r2))
+        if spec.outputs.fastq:
+            r1_parts.append(bgzf.compress(batch.r1))
+            r2_parts.append(bgzf.compress(batch.r2))
         if batch.records is not None:
             records.append(batch.records)
         pairs += batch.pairs
@@ -205,6 +221,9 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
         os.replace(out_dir / (FILES["tbi"] + ".tmp"), out_dir / FILES["tbi"])
         os.replace(tmp, out_dir / FILES["vcf"])
         written += [FILES["vcf"], FILES["tbi"]]
+        if any(v.svtype for v in plan.spikes):
+            _atomic_write(out_dir / SV_BED, sv_bed(plan.spikes).encode())
+            written.append(SV_BED)
     return written
 
 

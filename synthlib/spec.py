@@ -28,7 +28,12 @@ __all__ = [
     "ExplicitVariant",
     "RandomVariants",
     "VariantsSpec",
+    "ExplicitSV",
+    "RandomSV",
+    "StructuralSpec",
+    "SomaticSpec",
     "OutputsSpec",
+    "QCSpec",
     "load_spec",
     "parse_spec",
     "spec_hash",
@@ -146,6 +151,9 @@ class ExplicitVariant(_Strict):
     """Phased genotype, or ``het`` (placed on haplotype 1, i.e. ``0|1``) / ``hom`` (``1|1``)."""
     id: str | None = None
     """Optional name carried into the truth VCF's ID column."""
+    vaf: float | None = Field(default=None, gt=0, le=1)
+    """Somatic variant: target allele fraction in the reads (needs ``somatic``); None means a
+    germline-like spike present in every cell."""
 
     @model_validator(mode="after")
     def _differs(self) -> ExplicitVariant:
@@ -167,6 +175,8 @@ class RandomVariants(_Strict):
     """Largest size drawn (uniform between min and max)."""
     in_targets: bool = False
     """Place only inside targets (exome/panel specs)."""
+    vaf: float | None = Field(default=None, gt=0, le=1)
+    """Somatic group: target allele fraction of every variant drawn (needs ``somatic``)."""
 
     @model_validator(mode="after")
     def _sizes(self) -> RandomVariants:
@@ -177,11 +187,96 @@ class RandomVariants(_Strict):
         return self
 
 
+SVType = Literal["deletion", "duplication", "inversion", "insertion", "cnv"]
+
+
+class ExplicitSV(_Strict):
+    """One structural variant at a given place (1-based, inclusive coordinates).
+
+    An SV must lie inside one chunk (``chunk_size``), at least ``2 * fragment.max + 64``
+    bases past the chunk start.
+    """
+
+    type: SVType
+    chrom: str
+    pos: int = Field(ge=2)
+    """First affected base (the base before it is the VCF anchor); for an insertion, the
+    new sequence goes right before this base."""
+    end: int | None = Field(default=None, ge=2)
+    """Last affected base (deletion, duplication, inversion, cnv)."""
+    sequence: str | None = Field(default=None, pattern=r"^[ACGT]+$")
+    """Inserted sequence (insertion); random when omitted (then ``length`` is needed)."""
+    length: int | None = Field(default=None, ge=1, le=100_000)
+    """Length of a random inserted sequence."""
+    genotype: Genotype = "het"
+    cn: int | None = Field(default=None, ge=0, le=20)
+    """Total copy number of a ``cnv`` (0..20; 2 is the reference state)."""
+    id: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> ExplicitSV:
+        if self.type == "insertion":
+            if (self.sequence is None) == (self.length is None):
+                raise ValueError("an insertion needs exactly one of 'sequence' or 'length'")
+        elif self.end is None or self.end < self.pos:
+            raise ValueError(f"a {self.type} needs 'end' >= 'pos'")
+        if (self.type == "cnv") != (self.cn is not None):
+            raise ValueError("'cn' is required for (and only for) type cnv")
+        return self
+
+
+class RandomSV(_Strict):
+    """Random structural variants placed uniformly over the accessible territory."""
+
+    type: SVType
+    count: int = Field(ge=1, le=100_000)
+    min_size: int = Field(default=50, ge=1)
+    """Smallest affected length (inserted length for insertions)."""
+    max_size: int = Field(default=10_000, ge=1, le=100_000)
+    """Largest size drawn (log-uniform between min and max, like SV catalogues' spectra)."""
+    genotype: Literal["het", "hom", "mixed"] = "het"
+    cn: list[int] = Field(default_factory=lambda: [0, 1, 3, 4])
+    """For ``cnv``: copy numbers drawn from (uniformly)."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> RandomSV:
+        if self.min_size > self.max_size:
+            raise ValueError("min_size > max_size")
+        if any(c < 0 or c > 20 or c == 2 for c in self.cn):
+            raise ValueError("cnv copy numbers must be in 0..20 and not 2")
+        return self
+
+
+class StructuralSpec(_Strict):
+    """Structural variants (deletions, tandem duplications, inversions, insertions, CNVs)."""
+
+    explicit: list[ExplicitSV] = Field(default_factory=list)
+    random: list[RandomSV] = Field(default_factory=list)
+
+
 class VariantsSpec(_Strict):
     """Variants to spike in on top of the germline background."""
 
     explicit: list[ExplicitVariant] = Field(default_factory=list)
     random: list[RandomVariants] = Field(default_factory=list)
+    structural: StructuralSpec = StructuralSpec()
+    """Structural variants and copy-number changes."""
+
+
+class SomaticSpec(_Strict):
+    """Tumor sample: variants with a ``vaf`` are somatic, present in a fraction of the cells.
+
+    A het somatic variant with target ``vaf`` is carried by a fraction ``2 * vaf / purity`` of
+    the tumor cells (nested clones: lower-VAF variants sit in a subset of the cells of
+    higher-VAF ones), so ``vaf`` may not exceed ``purity / 2`` (``purity`` for hom).
+    The matched normal is the same spec without the ``vaf`` variants and this section
+    (:func:`synthlib.variants.somatic.normal_spec`): same seed, same germline.
+    """
+
+    purity: float = Field(default=1.0, gt=0, le=1)
+    """Fraction of tumor cells in the sample."""
+    normal_coverage: float | None = Field(default=None, gt=0, le=10_000)
+    """Coverage of the matched normal (default: the tumor's)."""
 
 
 class OutputsSpec(_Strict):
@@ -193,6 +288,28 @@ class OutputsSpec(_Strict):
     """Golden BAM: reads at their true positions, coordinate-sorted and indexed."""
     vcf: bool = True
     """Truth VCF of every variant put in, bgzipped and tabix-indexed (always computed)."""
+
+
+class QCSpec(_Strict):
+    """The QC gate: a dataset whose checks fail is marked failed and never published."""
+
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    """Overrides of the gate's defaults (keys of ``synthlib.qc.gate.DEFAULT_THRESHOLDS``, e.g.
+    ``snv_recall_min: 0.98``); unknown keys are rejected."""
+    max_pairs: int | None = Field(default=None, ge=1)
+    """Datasets with more read pairs are QC'd on the reads around truth variants plus a random
+    sample (default: the QC module's own limit)."""
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        from .qc.gate import DEFAULT_THRESHOLDS  # the gate owns the list of checks
+
+        unknown = sorted(set(value) - set(DEFAULT_THRESHOLDS))
+        if unknown:
+            raise ValueError(f"unknown QC thresholds {unknown} (known: "
+                             f"{', '.join(DEFAULT_THRESHOLDS)})")
+        return value
 
 
 class DatasetSpec(_Strict):
@@ -218,7 +335,10 @@ class DatasetSpec(_Strict):
     fragment: FragmentSpec = FragmentSpec()
     germline: GermlineSpec = GermlineSpec()
     variants: VariantsSpec = VariantsSpec()
+    somatic: SomaticSpec | None = None
+    """Make this a tumor sample (somatic variants at target VAFs, tumor purity)."""
     outputs: OutputsSpec = OutputsSpec()
+    qc: QCSpec = QCSpec()
     chunk_size: int = Field(default=1_000_000, ge=10_000, le=50_000_000)
     """Reference bases per work unit: bounds memory and sets the unit of parallelism."""
     cohort: CohortSpec | None = None
@@ -252,6 +372,13 @@ class DatasetSpec(_Strict):
                 "a cohort spec takes no 'variants': damaging variants come from cohort.burden")
         if not self.reference.regions:
             raise ValueError("a cohort spec needs reference.regions (the regions simulated)")
+        return self
+
+    @model_validator(mode="after")
+    def _vaf_needs_somatic(self) -> DatasetSpec:
+        v = self.variants
+        if self.somatic is None and any(x.vaf is not None for x in [*v.explicit, *v.random]):
+            raise ValueError("variants with 'vaf' are somatic: add a 'somatic' section")
         return self
 
     @model_validator(mode="after")

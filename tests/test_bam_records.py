@@ -64,3 +64,50 @@ def test_encoded_records_read_back(tmp_path):
         assert r.query_sequence == b.tobytes().decode()
         assert list(r.query_qualities) == list(q)
         assert r.get_tag("RG") == "s1" and r.next_reference_start == r.reference_start + 100
+
+
+def _cigar_per_base(rp: np.ndarray) -> list[tuple[int, int]]:
+    """The obvious per-base walk the fast CIGAR builder must agree with."""
+    mapped = np.flatnonzero(rp != -1)
+    first, last = mapped[0], mapped[-1]
+    ops: list[tuple[int, int]] = []
+
+    def add(op, n):
+        if ops and ops[-1][0] == op:
+            ops[-1] = (op, ops[-1][1] + n)
+        else:
+            ops.append((op, n))
+
+    if first:
+        add(4, int(first))
+    prev = None
+    for i in range(first, last + 1):
+        if rp[i] == -1:
+            add(1, 1)
+            continue
+        if prev is not None and rp[i] - prev > 1:
+            add(2, int(rp[i] - prev - 1))
+        add(0, 1)
+        prev = rp[i]
+    if last < len(rp) - 1:
+        add(4, int(len(rp) - 1 - last))
+    return ops
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["M", "I", "D"]), min_size=1, max_size=60),
+       st.lists(st.integers(1, 6), min_size=60, max_size=60))
+def test_cigar_from_reference_positions(kinds, jumps):
+    from synthlib.reads.simulate import _cigar
+
+    rp, p = [], 1000
+    for kind, jump in zip(kinds, jumps, strict=False):
+        if kind == "I":
+            rp.append(-1)
+        else:
+            p += jump if kind == "D" else 0
+            rp.append(p)
+            p += 1
+    rp = np.array(rp)
+    if (rp != -1).any():
+        assert _cigar(rp) == _cigar_per_base(rp)

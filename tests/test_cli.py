@@ -63,6 +63,7 @@ def test_run_demo_writes_dataset(prefect_api, tmp_path):
     for name in FILES.values():
         assert (folder / name).exists()
     assert pysam.samtools.quickcheck(str(folder / FILES["bam"])) == ""
+    assert "QC: pass" in res.stderr and (folder / "qc" / "qc.json").exists()
 
 
 def test_spike_command(tmp_path):

@@ -295,3 +295,26 @@ def test_spec_rejects_bad_input():
     )
     with pytest.raises(SpecError, match="NOTCH1"):
         simulate_cohort_block(spec, region=REGION, sample_ids=["CASE00001"], seed=1)
+
+
+def test_targets_restrict_background_and_de_novo_to_padded_intervals():
+    from synthlib.cohort.sources import in_intervals, load_intervals, load_sites, parse_region
+
+    spec = CohortSpec(
+        n_cases=20, n_controls=20, trios=20, de_novo_rate=1e-4,
+        targets="grch37-chr20-demo.exons", target_padding=100,
+    )
+    ids = [s.sample for s in cohort_samples(spec, seed=SEED)]
+    block = simulate_cohort_block(spec, region=REGION, sample_ids=ids, seed=SEED)
+    iv = load_intervals(resolve_file("grch37-chr20-demo.exons"), "chr20", 100)
+    assert in_intervals(block.pos, iv).all()
+    inputs = resolve_inputs(spec, reference="grch37-chr20-demo")
+    every = load_sites(inputs.sites_vcf, parse_region(REGION, fasta=inputs.fasta), 50)
+    bg = block.source == "background"
+    # Every population site inside the padded targets is there, and nothing else.
+    assert np.array_equal(block.pos[bg], every.pos[in_intervals(every.pos, iv)])
+    denovo = int((block.source == "denovo").sum())
+    region1 = iv.clip(1_000_000, 2_000_000)  # the exons of region 1 (all real sequence)
+    territory = int((region1[:, 1] - region1[:, 0]).sum()) - int(bg.sum())
+    expected = 20 * 2 * spec.de_novo_rate * territory  # 20 children, Poisson
+    assert abs(denovo - expected) < 5 * math.sqrt(expected)

@@ -20,12 +20,16 @@ def _md5s(folder):
 def test_flow_is_deterministic_across_worker_counts(prefect_api, demo_dataset, tmp_path):
     from flows.generate_dataset import run_generate
 
-    one = run_generate("demo", dest=str(tmp_path / "w1"), workers=1)
-    two = run_generate("demo", dest=str(tmp_path / "w2"), workers=2)
+    one = run_generate("demo", dest=str(tmp_path / "w1"), workers=1, qc=False)
+    two = run_generate("demo", dest=str(tmp_path / "w2"), workers=2)  # with QC, as by default
     assert one == tmp_path / "w1" / "demo" / "1.0.0"
     assert _md5s(one) == _md5s(two) == _md5s(demo_dataset)
     manifest = json.loads((two / "manifest.json").read_text())
     assert manifest["run"]["executor"] == "prefect+dask" and manifest["run"]["workers"] == 2
+    # QC ran inside the flow before the folder appeared, and passed.
+    assert manifest["qc"]["verdict"] == "pass"
+    assert (two / "qc" / "qc.json").exists() and (two / "qc" / "report.html").exists()
+    assert json.loads((one / "manifest.json").read_text())["qc"]["verdict"] == "not_run"
     # No staging folders or shards left behind.
     assert sorted(p.name for p in (tmp_path / "w2" / "demo").iterdir()) == ["1.0.0"]
 
@@ -40,9 +44,9 @@ def test_existing_dataset_is_not_overwritten_by_accident(prefect_api, tmp_path):
     spec.write_text(
         "id: mini\nseed: 3\nreason: t\ncoverage: 2\nchunk_size: 50000\n"
         "reference: {name: grch37-chr20-demo, regions: ['chr20:1,000,001-1,100,000']}\n")
-    first = run_generate(str(spec), dest=str(tmp_path / "out"), workers=1)
+    first = run_generate(str(spec), dest=str(tmp_path / "out"), workers=1, qc=False)
     before = _md5s(first)
     with pytest.raises(SynthError, match="already exists"):
-        run_generate(str(spec), dest=str(tmp_path / "out"), workers=1)
+        run_generate(str(spec), dest=str(tmp_path / "out"), workers=1, qc=False)
     assert _md5s(first) == before
     assert sorted(p.name for p in (tmp_path / "out" / "mini").iterdir()) == ["1.0.0"]

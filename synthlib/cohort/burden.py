@@ -262,6 +262,7 @@ def run_burden_study(
     alpha: float = 0.05,
     damaging_only: bool = False,
     top: int = 10,
+    gene_column: int = 4,
 ) -> BurdenResult:
     """Per-gene rare-variant carrier burden in cases vs controls.
 
@@ -285,6 +286,8 @@ def run_burden_study(
         exonic variant.
     top
         Genes listed in the report.
+    gene_column
+        1-based column of ``genes_bed`` naming the gene (see ``CohortSpec.gene_column``).
 
     Raises
     ------
@@ -316,7 +319,7 @@ def run_burden_study(
     if damaging_only:
         qualifying &= jg.csq != ""
 
-    exons = load_exons(Path(genes_bed))
+    exons = load_exons(Path(genes_bed), gene_column)
     rows = []
     for gene in sorted(exons):
         in_gene = np.zeros(jg.pos.size, dtype=bool)

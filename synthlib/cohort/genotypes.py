@@ -21,6 +21,8 @@ from .sources import (
     Region,
     acgt_mask,
     fetch_reference,
+    in_intervals,
+    load_intervals,
     load_panel,
     load_panel_populations,
     load_sites,
@@ -95,14 +97,24 @@ class _Context:
 
 @functools.lru_cache(maxsize=8)
 def _context(
-    inputs: CohortInputs, region: Region, source: str, max_indel: int, cm_per_mb: float
+    inputs: CohortInputs,
+    region: Region,
+    source: str,
+    max_indel: int,
+    cm_per_mb: float,
+    target_padding: int = 0,
 ) -> _Context:
     seq = fetch_reference(inputs.fasta, region.chrom, region.start, region.end)
+    targets = (
+        load_intervals(inputs.targets, region.chrom, target_padding)
+        if inputs.targets is not None
+        else None
+    )
     bp_cm = lambda p: (np.asarray(p, dtype=np.float64) - 1) / 1e6 * cm_per_mb  # noqa: E731
     span = (float(bp_cm(region.start + 1)), float(bp_cm(region.end)))
     if source == "population":
         assert inputs.sites_vcf is not None
-        s = load_sites(inputs.sites_vcf, region, max_indel)
+        s = load_sites(inputs.sites_vcf, region, max_indel, targets)
         pos, ref, alt, pop_af = s.pos, s.ref, s.alt, s.af["ALL"]
         cm, af_by_pop, panel_haps, pools = bp_cm(pos), s.af, None, None
     else:
@@ -123,6 +135,10 @@ def _context(
         else:
             cm = bp_cm(pos)
         af_by_pop = None
+        if targets is not None:  # the panel is small: load it all, keep the targeted sites
+            keep = in_intervals(pos, targets)
+            pos, ref, alt, pop_af, cm = pos[keep], ref[keep], alt[keep], pop_af[keep], cm[keep]
+            panel_haps = panel_haps[keep]
         n_haps = panel_haps.shape[1]
         if n_haps == 0:
             raise ReferenceDataError("the phased panel has no samples", where=str(inputs.panel_vcf))
@@ -133,6 +149,11 @@ def _context(
                 members = [i for i, smp in enumerate(p.samples) if pop_of.get(smp) == pop]
                 pools[pop] = np.sort(np.concatenate([[2 * i, 2 * i + 1] for i in members]))
     open_ = acgt_mask(seq)
+    if targets is not None:
+        inside = np.zeros(open_.size, dtype=bool)
+        for a, b in (targets - region.start).clip(0, open_.size):
+            inside[a:b] = True
+        open_ &= inside
     if pos.size:  # de novo SNVs never land on a background site
         open_[pos - 1 - region.start] = False
     allowed = np.flatnonzero(open_).astype(np.int64) + region.start + 1
@@ -263,7 +284,9 @@ def simulate_cohort_block(
         )
     if len(set(sample_ids)) != len(sample_ids):
         raise SpecError("sample ids repeated", where="sample_ids")
-    ctx = _context(inputs, reg, spec.genotype_source, spec.max_indel, spec.cm_per_mb)
+    ctx = _context(
+        inputs, reg, spec.genotype_source, spec.max_indel, spec.cm_per_mb, spec.target_padding
+    )
 
     n_bg = ctx.pos.size
     bg = np.empty((len(sample_ids), n_bg, 2), dtype=np.int8)

@@ -27,6 +27,8 @@ __all__ = [
     "resolve_inputs",
     "parse_region",
     "load_sites",
+    "load_intervals",
+    "in_intervals",
     "load_panel",
     "load_exons",
     "load_panel_populations",
@@ -48,6 +50,8 @@ class CohortInputs:
     panel_vcf: Path | None
     genes_bed: Path
     panel_populations: Path | None
+    targets: Path | None = None
+    gene_column: int = 4
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,13 @@ def resolve_inputs(
         if spec.panel_populations
         else None
     )
+    targets = (
+        resolve_file(spec.targets, base_dir=base_dir, what="cohort targets BED")
+        if spec.targets
+        else None
+    )
     assert genes is not None
-    return CohortInputs(fasta, sites, panel, genes, pops)
+    return CohortInputs(fasta, sites, panel, genes, pops, targets, spec.gene_column)
 
 
 @functools.lru_cache(maxsize=8)
@@ -212,16 +221,79 @@ def _fetch(path: Path, region: Region):
 
 
 @functools.lru_cache(maxsize=8)
-def load_sites(path: Path, region: Region, max_indel: int) -> Sites:
-    """Biallelic sites starting inside ``region`` with their AF per population.
+def load_intervals(path: Path, chrom: str, padding: int) -> np.ndarray:
+    """(n, 2) int64 sorted, merged ``[start, end)`` intervals of a BED on one contig, padded."""
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    iv = []
+    for n, line in enumerate(raw.decode().splitlines(), start=1):
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        f = line.split("\t")
+        if f[0] != chrom:
+            continue
+        try:
+            iv.append((max(int(f[1]) - padding, 0), int(f[2]) + padding))
+        except (ValueError, IndexError):
+            raise ReferenceDataError("bad BED line", where=f"{path}:{n}") from None
+    iv.sort()
+    merged: list[list[int]] = []
+    for s, e in iv:
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return np.asarray(merged, dtype=np.int64).reshape(-1, 2)
+
+
+def in_intervals(pos: np.ndarray, intervals: np.ndarray) -> np.ndarray:
+    """(n,) bool: 1-based ``pos`` inside one of the merged 0-based ``[start, end)`` intervals."""
+    if intervals.size == 0:
+        return np.zeros(pos.shape, dtype=bool)
+    k = np.searchsorted(intervals[:, 0], pos - 1, side="right") - 1
+    ok = k >= 0
+    ok[ok] = pos[ok] - 1 < intervals[k[ok], 1]
+    return ok
+
+
+def _fetch_in(path: Path, region: Region, targets: np.ndarray | None):
+    if targets is None:
+        yield from _fetch(path, region)
+        return
+    with pysam.TabixFile(str(path)) as tbx:
+        if region.chrom not in tbx.contigs:
+            return
+        for s, e in targets:
+            s, e = max(int(s), region.start), min(int(e), region.end)
+            if s < e:
+                for line in tbx.fetch(region.chrom, s, e):
+                    p = int(line.split("\t", 2)[1])
+                    if s < p <= e:  # POS inside this interval: no record twice
+                        yield line
+
+
+def load_sites(
+    path: Path, region: Region, max_indel: int, targets: np.ndarray | None = None
+) -> Sites:
+    """Biallelic sites starting inside ``region`` (and inside ``targets``, merged 0-based
+    intervals, when given: only those are read) with their AF per population.
 
     Multi-allelic, symbolic and over-long sites are skipped, and only the first record at a
     position is kept (two ALT alleles at one position could land on one haplotype).
     """
+    if targets is None:
+        return _load_sites(path, region, max_indel, None)
+    return _load_sites(path, region, max_indel, targets.tobytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _load_sites(path: Path, region: Region, max_indel: int, targets: bytes | None) -> Sites:
+    iv = None if targets is None else np.frombuffer(targets, dtype=np.int64).reshape(-1, 2)
     pos, ref, alt = [], [], []
     af: dict[str, list[float]] = {p: [] for p in ("ALL", *POPULATIONS)}
     last = -1
-    for line in _fetch(path, region):
+    for line in _fetch_in(path, region, iv):
         f = line.split("\t", 8)
         p = int(f[1])
         if p <= region.start or p > region.end or p == last:
@@ -302,7 +374,7 @@ def load_panel(path: Path, region: Region, max_indel: int) -> Panel:
 
 
 @functools.lru_cache(maxsize=8)
-def load_exons(path: Path) -> dict[str, tuple[tuple[str, int, int], ...]]:
+def load_exons(path: Path, gene_column: int = 4) -> dict[str, tuple[tuple[str, int, int], ...]]:
     """Gene -> its exons ``(chrom, start0, end)`` sorted, from a BED named ``GENE_exonN``
     (comma-separated names give the exon to each gene); plain or (b)gzipped.
 
@@ -319,9 +391,9 @@ def load_exons(path: Path) -> dict[str, tuple[tuple[str, int, int], ...]]:
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
         f = line.split("\t")
-        if len(f) < 4:
+        if len(f) < gene_column:
             raise ReferenceDataError(
-                "exon BED needs a name column (GENE_exonN)", where=f"{path}:{n}"
+                f"exon BED needs a gene column (column {gene_column})", where=f"{path}:{n}"
             )
         try:
             start, end = int(f[1]), int(f[2])
@@ -330,9 +402,10 @@ def load_exons(path: Path) -> dict[str, tuple[tuple[str, int, int], ...]]:
         if end <= start or start < 0:
             raise ReferenceDataError("BED interval must have 0 <= start < end", where=f"{path}:{n}")
         # Overlapping genes share an exon: "RP4-576H24.4_2,SIRPB1_3".
-        for name in f[3].split(","):
-            gene = name.rsplit("_", 1)[0] if "_" in name else name
-            genes.setdefault(gene, []).append((f[0], start, end))
+        for name in f[gene_column - 1].split(","):
+            if gene_column == 4 and "_" in name:
+                name = name.rsplit("_", 1)[0]
+            genes.setdefault(name, []).append((f[0], start, end))
     return {g: tuple(sorted(v)) for g, v in genes.items()}
 
 

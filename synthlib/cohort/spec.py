@@ -98,6 +98,16 @@ class CohortSpec(_Strict):
     genes_bed: str | None = None
     """Exon BED whose name column is ``GENE_exonN`` (resource name or path); default: the
     reference bundle's ``exons``."""
+    gene_column: int = Field(default=4, ge=4, le=20)
+    """1-based column of ``genes_bed`` naming the gene. 4 (default): the BED name column,
+    ``GENE_exonN`` or ``GENE_N`` (suffix dropped); another column holds the bare gene symbol,
+    e.g. 5 for the GENCODE MANE exon BED (``exon_id``, ``gene_name``, ``exon_number``, ...)."""
+    targets: str | None = None
+    """Optional BED (resource name or path, plain or gzipped): background sites and de novo
+    SNVs only where POS lies in these intervals (+ ``target_padding``), e.g. exome targets.
+    Bounds memory on whole chromosomes; without it the whole region is simulated."""
+    target_padding: int = Field(default=0, ge=0, le=10_000)
+    """Bases added on each side of every ``targets`` interval."""
     max_indel: int = Field(default=50, ge=0)
     """Background indels longer than this are left out (symbolic and multi-allelic sites are
     always left out)."""

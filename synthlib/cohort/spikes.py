@@ -99,7 +99,7 @@ def plan_spikes(
     SpecError
         A burden gene is not in the exon BED.
     """
-    exons_by_gene = load_exons(inputs.genes_bed)
+    exons_by_gene = load_exons(inputs.genes_bed, inputs.gene_column)
     cases = [s.sample for s in samples if s.role == "case"]
     out: list[Spike] = []
     for bg_index, g in enumerate(spec.burden):

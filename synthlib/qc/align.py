@@ -120,6 +120,7 @@ def align_pairs(
     max_fragment: int = 1000,
     keep: Callable[[int, str], bool] | None = None,
     threads: int = 1,
+    expected_pairs: int | None = None,
 ) -> AlignResult:
     """Align read pairs to the territory and write a sorted, indexed BAM.
 
@@ -142,6 +143,9 @@ def align_pairs(
         ``keep(pair_index, name) -> bool`` selects the pairs to align (None: all).
     threads
         Threads for ``samtools sort``.
+    expected_pairs
+        Pairs that will be aligned (when known): the mismatch sample takes every k-th read
+        so it spreads over the whole territory instead of its first units.
 
     Raises
     ------
@@ -158,6 +162,7 @@ def align_pairs(
     if not pieces:
         raise QCError("empty territory: nothing to align to")
     res = AlignResult(bam=out_bam)
+    every = max(1, (2 * expected_pairs) // SAMPLE_READS) if expected_pairs else 1
     sizes: list[int] = []
     with tempfile.TemporaryDirectory(prefix=".qc-align-", dir=out_bam.parent) as tmp:
         fa = Path(tmp) / "index.fa"
@@ -179,7 +184,8 @@ def align_pairs(
                     continue
                 res.pairs_aligned += 1
                 _align_one(aligner, pieces, name, a.sequence, a.quality, b.sequence,
-                           b.quality, out, res, sizes, max_fragment)
+                           b.quality, out, res, sizes, max_fragment,
+                           sample=res.pairs_aligned % every == 0)
         pysam.sort("-@", str(max(1, threads)), "-m", "256M", "-T", str(Path(tmp) / "sort"),
                    "-o", str(out_bam), str(sam), catch_stdout=False)
     pysam.index(str(out_bam))
@@ -188,7 +194,8 @@ def align_pairs(
     return res
 
 
-def _align_one(aligner, pieces, name, s1, q1, s2, q2, out, res, sizes, max_fragment) -> None:
+def _align_one(aligner, pieces, name, s1, q1, s2, q2, out, res, sizes, max_fragment, *,
+               sample: bool) -> None:
     hits: dict[int, mappy.Alignment] = {}
     for h in aligner.map(s1, s2):
         if h.is_primary and h.read_num not in hits:
@@ -240,6 +247,9 @@ def _align_one(aligner, pieces, name, s1, q1, s2, q2, out, res, sizes, max_fragm
         if strand < 0:
             flag |= 0x10
             seq, qual = _revcomp(seq), qual[::-1]
+        # mappy reports read 2's query coordinates on its reverse complement (minimap2 flips
+        # mate 2 to pair it), read 1's on the read itself.
+        if (strand < 0) == (rn == 1):
             clip_l, clip_r = n - h.q_en, h.q_st
         else:
             clip_l, clip_r = h.q_st, n - h.q_en
@@ -252,7 +262,7 @@ def _align_one(aligner, pieces, name, s1, q1, s2, q2, out, res, sizes, max_fragm
             mc, mpos, t = "=", start + 1, 0
         out.write(f"{name}\t{flag}\t{contig}\t{start + 1}\t{h.mapq}\t{cigar}\t{mc}\t{mpos}\t{t}"
                   f"\t{seq}\t{qual}\tNM:i:{h.NM}\tRG:Z:qc\n")
-        if (len(res.single_block) < SAMPLE_READS and len(h.cigar) == 1
+        if (sample and len(res.single_block) < SAMPLE_READS and len(h.cigar) == 1
                 and h.r_en - h.r_st == h.q_en - h.q_st):
             res.single_block.append((contig, start, seq[clip_l:n - clip_r].encode()))
 

@@ -1,12 +1,15 @@
-"""Paired-end reads of one work unit, drawn in bulk from its two haplotypes.
+"""Paired-end reads of one work unit, drawn in bulk from its haplotypes.
 
-Every draw comes from the unit's own generator, in a fixed order (fragment lengths, starts,
-haplotypes, strands, then R1 and R2 errors batch by batch), so a unit's reads depend only on
-the spec and the unit's identity.
+Fragments are placed over haplotype coordinates (so depth follows copy number: a duplicated
+segment gets twice the fragments, a deleted one none) and owned by the unit where the first
+base's reference anchor lies. Every draw comes from the unit's own generator, in a fixed order
+(per haplotype fragment lengths and starts, then strands, then R1 and R2 errors batch by
+batch), so a unit's reads depend only on the spec and the unit's identity.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,11 +17,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..intervals import intersect, merge
-from ..io.bam import CIGAR_OPS, FLAG, RecordBatch, encode_records
+from ..io.bam import CIGAR_OPS, FLAG, RecordBatch, encode_records, reg2bin
 from ..io.fastq import fastq_bytes, read_names
 from ..plan import Plan, Streams, WorkUnit, unit_seed
 from ..variants.assemble import window_variants
 from ..variants.haplotype import INSERTED, Haplotype, build_haplotypes
+from ..variants.model import Variant
+from ..variants.sv import hap_copies
 from .errormodel import ErrorModel
 
 __all__ = ["ReadBatch", "simulate_unit", "BATCH_PAIRS", "fragment_starts"]
@@ -79,61 +84,155 @@ def _allowed(plan: Plan, unit: WorkUnit, wend: int) -> np.ndarray:
     return intersect(merge(acc), merge(np.concatenate(regions)))
 
 
-def _draw_fragments(rng, plan, unit, n, wend):
-    starts_iv = fragment_starts(plan, unit)
-    allowed = _allowed(plan, unit, wend)
-    lens_iv = starts_iv[:, 1] - starts_iv[:, 0]
-    total = int(lens_iv.sum())
-    if n == 0 or total == 0 or not len(allowed):
-        z = np.zeros(0, dtype=np.int64)
-        return z, z
-    cum = np.cumsum(lens_iv)
+def _inside(x: np.ndarray, iv: np.ndarray) -> np.ndarray:
+    """Whether each position lies in merged intervals ``iv`` (k, 2); shape like ``x``."""
+    if not len(iv):
+        return np.zeros(len(x), dtype=bool)
+    j = np.searchsorted(iv[:, 0], x, side="right") - 1
+    return (j >= 0) & (x < iv[np.maximum(j, 0), 1])
+
+
+def _draw_on_haplotype(rng, plan, hap: Haplotype, n: int, elig: np.ndarray, ok: np.ndarray):
+    """``n`` fragments starting at haplotype indices ``elig``, lying on ``ok`` bases only."""
+    m = len(hap.seq)
+    # Fragment [s, s + len) fits when no bad base lies in it: compare with the next bad base.
+    next_bad = np.minimum.accumulate(np.where(ok, m, np.arange(m))[::-1])[::-1]
+    next_bad = np.concatenate([next_bad, [m]])
     got_s, got_l = [], []
     have = 0
     for _ in range(100):
-        m = max(64, int((n - have) * 1.3))
-        flen = _fragment_lengths(rng, m, plan)
-        off = rng.integers(0, total, size=m)
-        k = np.searchsorted(cum, off, side="right")
-        s = starts_iv[k, 0] + off - (cum[k] - lens_iv[k])
-        j = np.searchsorted(allowed[:, 0], s, side="right") - 1
-        run = allowed[np.maximum(j, 0)]
-        ok = (j >= 0) & (s >= run[:, 0]) & (s + flen <= run[:, 1])
-        got_s.append(s[ok])
-        got_l.append(flen[ok])
-        have += int(ok.sum())
         if have >= n:
             break
-    s, flen = np.concatenate(got_s)[:n], np.concatenate(got_l)[:n]
-    order = np.argsort(s, kind="stable")
-    return s[order], flen[order]
+        k = max(64, int((n - have) * 1.3))
+        flen = _fragment_lengths(rng, k, plan)
+        s = elig[rng.integers(0, len(elig), size=k)]
+        fit = s + flen <= next_bad[s]
+        got_s.append(s[fit])
+        got_l.append(flen[fit])
+        have += int(fit.sum())
+    if not got_s:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z
+    return np.concatenate(got_s)[:n], np.concatenate(got_l)[:n]
+
+
+def _sv_territory(svs: list[Variant], slot: int, starts_iv: np.ndarray, e_ref: int) -> int:
+    """Start territory of a haplotype: the reference's, plus or minus what its SVs add."""
+    out = e_ref
+    for v in svs:
+        if v.svtype == "INS":
+            if v.gt[slot] and _inside(np.array([v.pos]), starts_iv)[0]:
+                out += len(v.alt) - 1
+        elif v.svtype != "INV":
+            span = intersect(starts_iv, np.array([[v.pos + 1, v.end]], dtype=np.int64))
+            out += (hap_copies(v, slot) - 1) * int((span[:, 1] - span[:, 0]).sum())
+    return max(out, 0)
+
+
+def _draw_fragments(rng, plan, unit, haps, slots, weights, svs, n_ref, wend):
+    """Fragments over haplotype coordinates, so depth follows copy number.
+
+    A haplotype with weight ``w`` gets ``n_ref * w * E_h / E_ref`` fragments, where ``E_h``
+    counts its bases whose reference anchor lies in the unit's start territory (``E_ref`` for
+    the reference): a duplicated segment gets twice the fragments, a deleted one none.
+
+    Returns
+    -------
+    (hap, start, length) : three (n,) int64 arrays, sorted by the start's reference anchor.
+    """
+    starts_iv = merge(fragment_starts(plan, unit))
+    allowed = _allowed(plan, unit, wend)
+    e_ref = int((starts_iv[:, 1] - starts_iv[:, 0]).sum()) if len(starts_iv) else 0
+    z = np.zeros(0, dtype=np.int64)
+    if n_ref == 0 or e_ref == 0 or not len(allowed):
+        return z, z, z
+    # Budget per haplotype: its start territory as changed by SVs only (small indels leave
+    # it alone, so a plain diploid region gets exactly the reference's pairs), split by
+    # largest remainders so the total is a whole, fixed number.
+    expect = np.array([n_ref * w * _sv_territory(svs, slot, starts_iv, e_ref) / e_ref
+                       for w, slot in zip(weights, slots, strict=True)])
+    counts = np.floor(expect).astype(np.int64)
+    extra = int(round(expect.sum())) - int(counts.sum())
+    if extra > 0:
+        counts[np.argsort(-(expect - counts), kind="stable")[:extra]] += 1
+    hs, ss, ls, keys = [], [], [], []
+    for k, hap in enumerate(haps):
+        ok = _inside(hap.anchor, allowed)
+        elig = np.flatnonzero(_inside(hap.anchor, starts_iv) & ok)
+        n = int(counts[k])
+        if n == 0 or not len(elig):
+            continue
+        s, fl = _draw_on_haplotype(rng, plan, hap, n, elig, ok)
+        hs.append(np.full(len(s), k, dtype=np.int64))
+        ss.append(s)
+        ls.append(fl)
+        keys.append(hap.anchor[s])
+    if not ss:
+        return z, z, z
+    h, s, fl, key = (np.concatenate(x) for x in (hs, ss, ls, keys))
+    order = np.argsort(key, kind="stable")
+    return h[order], s[order], fl[order]
+
+
+def _haplotype_set(plan: Plan, unit: WorkUnit, ref: bytes, wend: int):
+    """Haplotypes of the unit's window, each with its HP slot (0/1) and read weight.
+
+    Without somatic variants: the two germline haplotypes, weight 1/2 each. With them: nested
+    clones. A fragment's cell has a uniform coordinate ``u``; a somatic variant with threshold
+    ``t = 2 * vaf / (alleles in GT)`` is present when ``u < t``. The distinct thresholds cut
+    [0, 1) into levels; each level is one pair of haplotypes weighted by its width / 2.
+    """
+    variants = window_variants(plan, unit, wend)
+    normal = [v for v in variants if v.vaf is None]
+    somatic = [v for v in variants if v.vaf is not None]
+    if not somatic:
+        return build_haplotypes(ref, start=unit.start, variants=normal), [0, 1], [0.5, 0.5]
+    thr = [2 * v.vaf / max(1, sum(v.gt)) for v in somatic]
+    bounds = [0.0, *sorted(set(thr)), 1.0]
+    haps, slots, weights = [], [], []
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        if hi - lo <= 0:
+            continue
+        carried = [v for v, t in zip(somatic, thr, strict=True) if t >= hi]
+        for slot, hap in enumerate(build_haplotypes(ref, start=unit.start,
+                                                    variants=normal + carried)):
+            haps.append(hap)
+            slots.append(slot)
+            weights.append((hi - lo) / 2)
+    return haps, slots, weights
+
+
+_OP_M, _OP_I, _OP_D, _OP_S = (CIGAR_OPS[c] for c in "MIDS")
 
 
 def _cigar(rp: np.ndarray) -> list[tuple[int, int]]:
-    """CIGAR of a read whose bases sit at reference positions ``rp`` (INSERTED = -1)."""
+    """CIGAR of a read whose bases sit at reference positions ``rp`` (INSERTED = -1).
+
+    Leading/trailing inserted bases are soft-clipped; a deletion sits between two mapped
+    bases whose reference positions jump. Run-length encoded with numpy: the Python loop
+    runs once per operation, not once per base.
+    """
     mapped = np.flatnonzero(rp != INSERTED)
-    first, last = mapped[0], mapped[-1]
-    ops: list[tuple[int, int]] = []
-
-    def add(op: int, n: int) -> None:
+    first, last = int(mapped[0]), int(mapped[-1])
+    core = rp[first : last + 1]
+    is_ins = core == INSERTED
+    # Deletion before base j of the core: gap between it and the previous mapped base.
+    gap_at = mapped[1:] - first
+    gaps = np.diff(rp[mapped]) - 1
+    del_at = {int(a): int(g) for a, g in zip(gap_at[gaps > 0], gaps[gaps > 0], strict=True)}
+    bounds = np.flatnonzero(np.diff(is_ins.astype(np.int8))) + 1
+    cuts = sorted({0, len(core), *bounds.tolist(), *del_at})
+    ops: list[tuple[int, int]] = [(_OP_S, first)] if first else []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        if a in del_at:
+            ops.append((_OP_D, del_at[a]))
+        op = _OP_I if is_ins[a] else _OP_M
         if ops and ops[-1][0] == op:
-            ops[-1] = (op, ops[-1][1] + n)
+            ops[-1] = (op, ops[-1][1] + b - a)
         else:
-            ops.append((op, n))
-
-    if first:
-        add(CIGAR_OPS["S"], int(first))
-    prev = None
-    for i in range(first, last + 1):
-        if rp[i] == INSERTED:
-            add(CIGAR_OPS["I"], 1)
-            continue
-        if prev is not None and rp[i] - prev > 1:
-            add(CIGAR_OPS["D"], int(rp[i] - prev - 1))
-        add(CIGAR_OPS["M"], 1)
-        prev = rp[i]
+            ops.append((op, b - a))
     if last < len(rp) - 1:
-        add(CIGAR_OPS["S"], int(len(rp) - 1 - last))
+        ops.append((_OP_S, len(rp) - 1 - last))
     return ops
 
 
@@ -154,16 +253,143 @@ def _align(hap: Haplotype, ins_cum: np.ndarray, hstart: np.ndarray, length: int)
     return pos, span, (cigars if (~simple).any() else None)
 
 
+def _read_blocks(hap: Haplotype, i: int, length: int) -> list[dict]:
+    """Alignment blocks of the read at haplotype ``[i, i + length)``, one per SV segment.
+
+    Each block: mapped-base count, strand of the segment (``rev``), reference start, span and
+    the CIGAR of the whole read in that block's reference orientation (the rest soft-clipped).
+    """
+    seg = hap.seg[i : i + length]
+    rp = hap.ref_pos[i : i + length]
+    cuts = [0, *(np.flatnonzero(np.diff(seg)) + 1).tolist(), length]
+    out = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        r = rp[a:b]
+        mapped = r[r != INSERTED]
+        if not len(mapped):
+            continue
+        rev = bool(hap.rev[i + a])
+        full = np.full(length, INSERTED, dtype=np.int64)
+        if rev:
+            full[length - b : length - a] = r[::-1]
+        else:
+            full[a:b] = r
+        out.append({"n": len(mapped), "rev": rev, "pos": int(mapped.min()),
+                    "span": int(mapped.max() - mapped.min() + 1), "cigar": _cigar(full)})
+    return out
+
+
+_OPS = "MIDNSHP=X"
+
+
+def _cigar_text(ops: list[tuple[int, int]]) -> str:
+    return "".join(f"{n}{_OPS[op]}" for op, n in ops)
+
+
+def _pack(bases: np.ndarray) -> bytes:
+    codes = _SEQ_CODE[bases]
+    if len(codes) % 2:
+        codes = np.concatenate([codes, np.zeros(1, np.uint8)])
+    return ((codes[0::2] << 4) | codes[1::2]).tobytes()
+
+
+_SEQ_CODE = np.full(256, 15, dtype=np.uint8)
+for _i, _c in enumerate("=ACMGRSVTWYHKDBN"):
+    _SEQ_CODE[ord(_c)] = _i
+
+
+def _record(*, name: bytes, ref_id: int, pos: int, span: int, flag: int, mapq: int,
+            cigar: list[tuple[int, int]], bases: np.ndarray, quals: np.ndarray, mate_pos: int,
+            tlen: int, tags: bytes) -> bytes:
+    cig = struct.pack(f"<{len(cigar)}I", *[(n << 4) | op for op, n in cigar])
+    bin_ = int(reg2bin(np.array([pos]), np.array([pos + max(span, 1)]))[0])
+    body = struct.pack("<iiBBHHHiiii", ref_id, pos, len(name) + 1, mapq, bin_, len(cigar), flag,
+                       len(bases), ref_id, mate_pos, tlen)
+    body += name + b"\0" + cig + _pack(bases) + quals.tobytes() + tags
+    return struct.pack("<i", len(body)) + body
+
+
+def _complex_pairs(*, hap: Haplotype, hs: np.ndarray, he: np.ndarray, rows: np.ndarray,
+                   length: int, lseq, lq, rseq, rq, st, names, keys, ref_id: int, contig: str,
+                   rg: bytes, hp: np.ndarray) -> RecordBatch:
+    """Records of pairs touching an SV junction or an inverted segment, one by one.
+
+    A read spanning a junction gets its primary alignment on the block with most mapped
+    bases (the rest soft-clipped) and an ``SA`` tag naming the other blocks; reads with no
+    mapped base (inside a long insertion) are unmapped and placed at their mate. A pair is
+    proper only when its whole fragment lies in one segment.
+    """
+    data, pos_out, key_out = [], [], []
+    for t, row in enumerate(rows):
+        mates = []
+        for j, (i, b, q) in enumerate(((hs[t], lseq[row], lq[row]),
+                                       (he[t], rseq[row], rq[row]))):
+            blocks = _read_blocks(hap, int(i), length)
+            if not blocks:
+                seq_ = b if j == 0 else _COMP[b[::-1]]
+                qual = q if j == 0 else q[::-1]
+                mates.append({"mapped": False, "seq": seq_, "qual": qual, "reverse": False,
+                              "anchor": int(hap.anchor[i]), "pos": int(hap.anchor[i]),
+                              "span": 1, "cigar": [], "sa": b""})
+                continue
+            prim = max(blocks, key=lambda x: x["n"])
+            sa = "".join(
+                f"{contig},{x['pos'] + 1},{'-' if (j == 1) ^ x['rev'] else '+'},"
+                f"{_cigar_text(x['cigar'])},60,0;" for x in blocks if x is not prim)
+            mates.append({
+                "mapped": True, "reverse": (j == 1) ^ prim["rev"],
+                "seq": _COMP[b[::-1]] if prim["rev"] else b,
+                "qual": q[::-1] if prim["rev"] else q,
+                "pos": prim["pos"], "span": prim["span"], "cigar": prim["cigar"],
+                "sa": (b"SAZ" + sa.encode() + b"\0") if sa else b""})
+        a, c = mates
+        if not a["mapped"] and c["mapped"]:
+            a["pos"] = c["pos"]
+        if not c["mapped"] and a["mapped"]:
+            c["pos"] = a["pos"]
+        both = a["mapped"] and c["mapped"]
+        proper = both and hap.seg[hs[t]] == hap.seg[he[t] + length - 1]
+        lo = min(a["pos"], c["pos"])
+        hi = max(a["pos"] + a["span"], c["pos"] + c["span"])
+        first_left = st[row] == 0
+        for j, (me, mate) in enumerate(((a, c), (c, a))):
+            flag = FLAG.PAIRED | (FLAG.PROPER if proper else 0)
+            flag |= FLAG.READ1 if (j == 0) == first_left else FLAG.READ2
+            flag |= FLAG.REVERSE if me["reverse"] else 0
+            flag |= FLAG.MATE_REVERSE if mate["reverse"] else 0
+            flag |= 0 if me["mapped"] else 0x4
+            flag |= 0 if mate["mapped"] else 0x8
+            leftmost = me["pos"] < mate["pos"] or (me["pos"] == mate["pos"] and j == 0)
+            tlen = (hi - lo) * (1 if leftmost else -1) if both else 0
+            tags = rg + b"HPC" + bytes([int(hp[row]) + 1]) + me["sa"]
+            data.append(_record(
+                name=names[row].tobytes(), ref_id=ref_id, pos=me["pos"], span=me["span"],
+                flag=flag, mapq=60 if me["mapped"] else 0, cigar=me["cigar"], bases=me["seq"],
+                quals=me["qual"], mate_pos=mate["pos"], tlen=tlen, tags=tags))
+            pos_out.append(me["pos"])
+            key_out.append(int(keys[row]) | j)
+    if not data:
+        return RecordBatch.empty()
+    lens = np.array([len(d) for d in data], dtype=np.int64)
+    return RecordBatch(np.frombuffer(b"".join(data), np.uint8).copy(),
+                       np.concatenate(([0], np.cumsum(lens))),
+                       np.array(pos_out, np.int64), np.array(key_out, np.int64))
+
+
 def simulate_unit(
     plan: Plan, unit: WorkUnit, *, model: ErrorModel, sample: str
 ) -> Iterator[ReadBatch]:
     """Simulate the unit's read pairs, batch by batch.
 
+    Fragments are drawn over haplotype coordinates (depth follows copy number); every draw
+    comes from the unit's own generator in a fixed order.
+
     Yields
     ------
     ReadBatch
         FASTQ text for R1/R2 and (if the spec asks for a BAM) raw BAM records of both mates at
-        their true positions, with an ``RG`` tag and an ``HP`` tag (haplotype 1 or 2).
+        their true positions, with an ``RG`` tag and an ``HP`` tag (haplotype 1 or 2), and an
+        ``SA`` tag on reads split by an SV junction.
     """
     spec = plan.spec
     length = spec.reads.length
@@ -171,16 +397,20 @@ def simulate_unit(
     contig_len = plan.reference.lengths[unit.contig]
     wend = min(contig_len, unit.end + margin)
     ref = plan.reference.fetch(unit.contig, unit.start, wend)
-    haps = build_haplotypes(ref, start=unit.start, variants=window_variants(plan, unit, wend))
+    haps, slots, weights = _haplotype_set(plan, unit, ref, wend)
+    # A tumor sample draws its reads from another stream than its matched normal.
+    tumor = (1,) if spec.somatic is not None else ()
     rng = np.random.default_rng(
-        unit_seed(spec.seed, Streams.READS, unit.contig_index, unit.grid))
+        unit_seed(spec.seed, Streams.READS, unit.contig_index, unit.grid, *tumor))
 
-    n = plan.pairs_for(unit)
-    starts, flen = _draw_fragments(rng, plan, unit, n, wend)
+    svs = [v for v in window_variants(plan, unit, wend) if v.svtype is not None]
+    hap_of, starts, flen = _draw_fragments(rng, plan, unit, haps, slots, weights, svs,
+                                           plan.pairs_for(unit), wend)
     n = len(starts)
-    hap_of = rng.integers(0, 2, size=n)
     strand = rng.integers(0, 2, size=n)
+    slot_of = np.asarray(slots, dtype=np.int64)[hap_of] if n else hap_of
     ins_cums = [np.concatenate(([0], np.cumsum(h.ref_pos == INSERTED))) for h in haps]
+    rev_cums = [np.concatenate(([0], np.cumsum(h.rev))) for h in haps]
     windows = [sliding_window_view(h.seq, length) for h in haps]
     ref_id = plan.reference.contigs.index(unit.contig)
     prefix = f"{spec.id}:{unit.index:06d}:"
@@ -189,7 +419,7 @@ def simulate_unit(
     for b0 in range(0, n, BATCH_PAIRS):
         sl = slice(b0, min(n, b0 + BATCH_PAIRS))
         m = sl.stop - sl.start
-        s, fl, hp, st = starts[sl], flen[sl], hap_of[sl], strand[sl]
+        s, fl, hk, st, hp = starts[sl], flen[sl], hap_of[sl], strand[sl], slot_of[sl]
         left = np.empty((m, length), dtype=np.uint8)
         right = np.empty((m, length), dtype=np.uint8)
         lpos = np.empty(m, np.int64)
@@ -198,19 +428,31 @@ def simulate_unit(
         rspan = np.empty(m, np.int64)
         lcig: list = [None] * m
         rcig: list = [None] * m
+        hard = np.zeros(m, dtype=bool)
+        hard_parts = []
         for h, hap in enumerate(haps):
-            sel = np.flatnonzero(hp == h)
+            sel = np.flatnonzero(hk == h)
             if not len(sel):
                 continue
-            hs = hap.hap_index(s[sel])
-            # A haplotype shortened by deletions may not reach the fragment's end: clip.
-            he = np.minimum(hs + fl[sel], len(hap.seq)) - length
+            hs = s[sel]
+            he = hs + fl[sel] - length
             left[sel] = windows[h][hs]
             right[sel] = windows[h][he]
-            lp, lsp, lc = _align(hap, ins_cums[h], hs, length)
-            rp, rsp, rc = _align(hap, ins_cums[h], he, length)
+            ic, rc = ins_cums[h], rev_cums[h]
+            # Pairs crossing an SV junction, touching an inversion or with a read made only of
+            # inserted bases take the slow path.
+            cx = ((hap.seg[hs] != hap.seg[he + length - 1]) | (rc[he + length] - rc[hs] > 0)
+                  | (ic[hs + length] - ic[hs] == length) | (ic[he + length] - ic[he] == length))
+            if cx.any():
+                hard[sel[cx]] = True
+                hard_parts.append((h, sel[cx], hs[cx], he[cx]))
+            sel, hs, he = sel[~cx], hs[~cx], he[~cx]
+            if not len(sel) or not spec.outputs.bam:
+                continue  # alignments are only needed for the golden BAM
+            lp, lsp, lc = _align(hap, ic, hs, length)
+            rp, rsp, rc_ = _align(hap, ic, he, length)
             lpos[sel], lspan[sel], rpos[sel], rspan[sel] = lp, lsp, rp, rsp
-            for dst, src in ((lcig, lc), (rcig, rc)):
+            for dst, src in ((lcig, lc), (rcig, rc_)):
                 if src is not None:
                     for k, c in zip(sel, src, strict=True):
                         dst[k] = c
@@ -226,30 +468,53 @@ def simulate_unit(
         fq2 = fastq_bytes(names, r2e, q2)
         records = None
         if spec.outputs.bam:
-            # Back to reference orientation: the left read is forward, the right one reverse.
+            # Back to haplotype orientation: the left read is forward, the right one reverse.
             lseq = np.where(fwd_first, r1e, r2e)
             lq = np.where(fwd_first, q1, q2)
             rseq = _revcomp(np.where(fwd_first, r2e, r1e))
             rq = np.where(fwd_first, q2, q1)[:, ::-1]
-            first_flag = np.where(st == 0, FLAG.READ1, FLAG.READ2)
-            second_flag = np.where(st == 0, FLAG.READ2, FLAG.READ1)
-            base = FLAG.PAIRED | FLAG.PROPER
-            tlen = rpos + rspan - lpos
-            hp_tag = np.empty((m, 4), np.uint8)
-            hp_tag[:, :3] = np.frombuffer(b"HPC", np.uint8)
-            hp_tag[:, 3] = hp + 1
-            tags = np.concatenate([np.broadcast_to(np.frombuffer(rg, np.uint8), (m, len(rg))),
-                                   hp_tag], axis=1)
             key = (unit.index << 33) | (serial << 1)
-            left_rec = encode_records(
-                names=names, ref_id=ref_id, pos=lpos, flag=base | FLAG.MATE_REVERSE | first_flag,
-                mapq=60, cigars=lcig if any(c is not None for c in lcig) else None,
-                ref_span=lspan, bases=lseq, quals=lq, mate_pos=rpos, tlen=tlen, key=key,
-                tags=tags)
-            right_rec = encode_records(
-                names=names, ref_id=ref_id, pos=rpos, flag=base | FLAG.REVERSE | second_flag,
-                mapq=60, cigars=rcig if any(c is not None for c in rcig) else None,
-                ref_span=rspan, bases=rseq, quals=rq, mate_pos=lpos, tlen=-tlen, key=key | 1,
-                tags=tags)
-            records = RecordBatch.concat([left_rec, right_rec])
+            easy = np.flatnonzero(~hard)
+            parts = []
+            if len(easy):
+                parts.append(_simple_records(
+                    easy=easy, names=names, ref_id=ref_id, lpos=lpos, rpos=rpos, lspan=lspan,
+                    rspan=rspan, lcig=lcig, rcig=rcig, lseq=lseq, lq=lq, rseq=rseq, rq=rq,
+                    st=st, hp=hp, rg=rg, key=key))
+            for h, rows, hs, he in hard_parts:
+                parts.append(_complex_pairs(
+                    hap=haps[h], hs=hs, he=he, rows=rows, length=length, lseq=lseq, lq=lq,
+                    rseq=rseq, rq=rq, st=st, names=names, keys=key, ref_id=ref_id,
+                    contig=unit.contig, rg=rg, hp=hp))
+            records = RecordBatch.concat(parts)
         yield ReadBatch(r1=fq1, r2=fq2, records=records, pairs=m)
+
+
+def _simple_records(*, easy, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig, lseq, lq,
+                    rseq, rq, st, hp, rg, key) -> RecordBatch:
+    """Records of ordinary pairs (one segment, forward-left / reverse-right), in bulk."""
+    m = len(easy)
+    st, hp = st[easy], hp[easy]
+    lpos, rpos, lspan, rspan = lpos[easy], rpos[easy], lspan[easy], rspan[easy]
+    lcig = [lcig[i] for i in easy]
+    rcig = [rcig[i] for i in easy]
+    first_flag = np.where(st == 0, FLAG.READ1, FLAG.READ2)
+    second_flag = np.where(st == 0, FLAG.READ2, FLAG.READ1)
+    base = FLAG.PAIRED | FLAG.PROPER
+    tlen = rpos + rspan - lpos
+    hp_tag = np.empty((m, 4), np.uint8)
+    hp_tag[:, :3] = np.frombuffer(b"HPC", np.uint8)
+    hp_tag[:, 3] = hp + 1
+    tags = np.concatenate([np.broadcast_to(np.frombuffer(rg, np.uint8), (m, len(rg))),
+                           hp_tag], axis=1)
+    left_rec = encode_records(
+        names=names[easy], ref_id=ref_id, pos=lpos, flag=base | FLAG.MATE_REVERSE | first_flag,
+        mapq=60, cigars=lcig if any(c is not None for c in lcig) else None,
+        ref_span=lspan, bases=lseq[easy], quals=lq[easy], mate_pos=rpos, tlen=tlen,
+        key=key[easy], tags=tags)
+    right_rec = encode_records(
+        names=names[easy], ref_id=ref_id, pos=rpos, flag=base | FLAG.REVERSE | second_flag,
+        mapq=60, cigars=rcig if any(c is not None for c in rcig) else None,
+        ref_span=rspan, bases=rseq[easy], quals=rq[easy], mate_pos=lpos, tlen=-tlen,
+        key=key[easy] | 1, tags=tags)
+    return RecordBatch.concat([left_rec, right_rec])

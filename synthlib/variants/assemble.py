@@ -4,7 +4,9 @@ Rules (documented, deterministic):
 - a germline variant within one base of a spike is not placed (the spike wins);
 - a germline variant overlapping an earlier placed germline variant on a shared haplotype is
   not placed (the earlier one, by position, wins);
-- germline variants whose REF span crosses the chunk end are not placed (chunks stay independent).
+- germline variants whose REF span crosses the chunk end are not placed (chunks stay independent);
+- somatic spikes (with a VAF) never displace germline variants: one within a base of a placed
+  germline variant is dropped (so a tumor and its matched normal share the germline).
 """
 
 from __future__ import annotations
@@ -62,7 +64,16 @@ def chunk_variants(plan: Plan, unit: WorkUnit) -> list[Variant]:
                 population=plan.spec.germline.population, max_indel=plan.spec.germline.max_indel,
                 fetch=fetch,
             )
-    result = sorted(spikes + _resolve(germline, spikes))
+    # Somatic spikes do not displace germline variants (a matched normal, which has no
+    # somatic spikes, must get the same germline); a somatic spike within one base of a
+    # placed germline variant is dropped instead.
+    plain = [v for v in spikes if v.vaf is None]
+    accepted = _resolve(germline, plain)
+    somatic = [v for v in spikes if v.vaf is not None]
+    if somatic:
+        somatic = [v for v in somatic
+                   if not any(g.pos <= v.end and v.pos <= g.end for g in accepted)]
+    result = sorted(plain + somatic + accepted)
     if len(cache) > 4:
         cache.clear()
     cache[key] = result

@@ -27,6 +27,11 @@ def _tabix(path: str) -> pysam.TabixFile:
     return pysam.TabixFile(path)
 
 
+@lru_cache(maxsize=16)
+def _af_pattern(key: str) -> re.Pattern:
+    return re.compile(rf"(?:^|;){re.escape(key)}([^;]*)")
+
+
 def _af_of(info: str, key: str) -> list[float] | None:
     for item in info.split(";"):
         if item.startswith(key):
@@ -84,9 +89,28 @@ def sample_germline(
     if not lines:
         return []
     u = rng.random((len(lines), 2))
+    fields_all = [line.split("\t", 8) for line in lines]
+    # Most sites are biallelic with a small AF: decide them in bulk, so that only sites where
+    # an ALT was drawn (and multi-allelic ones) reach the per-site code below.
+    pattern = _af_pattern(key)
+    af1 = np.empty(len(lines))
+    for row, f in enumerate(fields_all):
+        m = pattern.search(f[7])
+        if m is None:
+            raise ReferenceDataError(
+                f"site {chrom}:{f[1]} has no usable {key[:-1]} in INFO", where=str(vcf))
+        text = m.group(1)
+        try:
+            af1[row] = np.nan if "," in f[4] else (0.0 if text == "." else float(text))
+        except ValueError:
+            raise ReferenceDataError(
+                f"site {chrom}:{f[1]} has a malformed {key[:-1]}={text!r}", where=str(vcf)
+            ) from None
+    multi = np.isnan(af1)
+    candidates = np.flatnonzero(multi | (u < np.nan_to_num(af1)[:, None]).any(axis=1))
     out: list[Variant] = []
-    for row, line in enumerate(lines):
-        fields = line.split("\t", 8)
+    for row in candidates:
+        fields = fields_all[row]
         pos = int(fields[1]) - 1
         if pos < start or pos >= end:
             continue

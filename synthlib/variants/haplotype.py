@@ -82,18 +82,18 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
             continue  # overlaps an earlier variant, or clipped by the window
         if not symbolic and v.gt[hap] != 1:
             continue
-        ref_part(cursor, v.pos)
         if symbolic:
             copies = hap_copies(v, hap)
-            if copies == 1 and v.svtype != "INV" or (v.svtype == "INV" and not v.gt[hap]):
+            if (v.svtype == "INV" and not v.gt[hap]) or (v.svtype != "INV" and copies == 1):
                 continue  # this haplotype keeps the reference here
-            ref_part(v.pos, v.pos + 1)  # the anchor base
+            ref_part(cursor, v.pos + 1)  # up to and with the anchor base
             for _ in range(1 if v.svtype == "INV" else copies):
                 seg += 1
                 ref_part(v.pos + 1, v.svend, rev=v.svtype == "INV")
             seg += 1
             cursor = v.svend
             continue
+        ref_part(cursor, v.pos)
         r, a = v.ref.encode(), v.alt.encode()
         common = min(len(r), len(a))
         # Shared length maps base to base; the rest is inserted (alt longer) or skipped.

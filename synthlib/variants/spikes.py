@@ -9,11 +9,22 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import VariantError
+from ..intervals import merge
 from ..reference import Reference
-from ..spec import DatasetSpec, RandomVariants
+from ..spec import DatasetSpec, RandomSV, RandomVariants
 from .model import Variant, normalize
+from .sv import SV_TYPES, check_sv_fits, make_sv
 
-__all__ = ["explicit_spikes", "random_spikes", "check_no_overlap", "GENOTYPES", "SPIKE_GAP"]
+__all__ = ["explicit_spikes", "random_spikes", "check_no_overlap", "GENOTYPES", "SPIKE_GAP",
+           "SV_GAP"]
+
+#: Spawn keys of the somatic and SV spike streams (beside ``Streams.SPIKES`` = 3), so adding
+#: or dropping somatic variants or SVs never moves the other spikes (tumor/normal share them).
+_SOMATIC_KEY = (3, 1)
+_SV_KEY = (3, 2)
+
+#: Minimum bases between an SV and any other spike.
+SV_GAP = 500
 
 GENOTYPES = {"0|1": (0, 1), "1|0": (1, 0), "1|1": (1, 1), "het": (0, 1), "hom": (1, 1)}
 
@@ -50,12 +61,46 @@ def explicit_spikes(spec: DatasetSpec, reference: Reference) -> list[Variant]:
             return reference.fetch(chrom, a, b).decode()
 
         npos, nref, nalt = normalize(pos, ev.ref, ev.alt, fetch)
+        gt = GENOTYPES[ev.genotype]
+        _check_vaf(spec, ev.vaf, gt, where=where)
         out.append(
-            Variant(ev.chrom, npos, nref, nalt, gt=GENOTYPES[ev.genotype], source="spike",
-                    vid=ev.id or ".")
+            Variant(ev.chrom, npos, nref, nalt, gt=gt, source="somatic" if ev.vaf else "spike",
+                    vid=ev.id or ".", vaf=ev.vaf)
         )
+    for i, sv in enumerate(spec.variants.structural.explicit):
+        where = f"variants.structural.explicit[{i}] {sv.type} {sv.chrom}:{sv.pos}"
+        if sv.chrom not in reference.lengths:
+            raise VariantError(f"contig {sv.chrom!r} is not in the reference", where=where)
+        svtype = SV_TYPES[sv.type]
+        size = (len(sv.sequence) if sv.sequence else sv.length) if svtype == "INS" else (
+            sv.end - sv.pos + 1)
+        v = make_sv(reference=reference, chrom=sv.chrom, pos=sv.pos - 2, svtype=svtype,
+                    size=size, gt=GENOTYPES[sv.genotype], vid=sv.id or where, cn=sv.cn,
+                    sequence=sv.sequence,
+                    rng=np.random.default_rng(np.random.SeedSequence(spec.seed,
+                                                                     spawn_key=(*_SV_KEY, i))))
+        if sv.id is None:
+            v = _with_vid(v, ".")
+        check_sv_fits(spec, sv.chrom, v.pos, max(v.end, v.pos + 2), where=where)
+        out.append(v)
     check_no_overlap(sorted(out), what="variants.explicit")
     return sorted(out)
+
+
+def _with_vid(v: Variant, vid: str) -> Variant:
+    from dataclasses import replace
+
+    return replace(v, vid=vid)
+
+
+def _check_vaf(spec: DatasetSpec, vaf: float | None, gt: tuple[int, int], *, where: str) -> None:
+    if vaf is None:
+        return
+    purity = spec.somatic.purity if spec.somatic else 1.0
+    if 2 * vaf / sum(gt) > purity + 1e-12:
+        raise VariantError(
+            f"vaf {vaf} needs more tumor cells than purity {purity} gives "
+            f"(at most {purity * sum(gt) / 2:g} for this genotype)", where=where)
 
 
 def check_no_overlap(variants: list[Variant], *, what: str) -> None:
@@ -131,10 +176,25 @@ def random_spikes(
     placed: list[Variant] = list(taken)
     occupied: dict[str, list[tuple[int, int]]] = {}
     for v in placed:
-        occupied.setdefault(v.chrom, []).append((v.pos - SPIKE_GAP, v.end + SPIKE_GAP))
+        gap = SV_GAP if v.svtype else SPIKE_GAP
+        occupied.setdefault(v.chrom, []).append((v.pos - gap, v.end + gap))
     out: list[Variant] = []
-    for i, req in enumerate(spec.variants.random):
-        where = f"variants.random[{i}] ({req.type} x{req.count})"
+    # SVs first (they need the most room), each family from its own stream: germline-like
+    # spikes keep their places whether or not SVs or somatic groups are asked for.
+    sv_rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=_SV_KEY))
+    for i, sreq in enumerate(spec.variants.structural.random):
+        out += _random_svs(spec, reference, sreq, i, territory=territory, occupied=occupied,
+                           rng=sv_rng)
+    somatic_rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=_SOMATIC_KEY))
+    groups = [r for r in spec.variants.random if r.vaf is None]
+    groups += [r for r in spec.variants.random if r.vaf is not None]
+    n_plain = sum(r.vaf is None for r in spec.variants.random)
+    for k, req in enumerate(groups):
+        if k == n_plain:
+            rng = somatic_rng
+        tag = "rand" if req.vaf is None else "som"
+        i = k if req.vaf is None else k - n_plain
+        where = f"variants.random ({tag} {req.type} #{i} x{req.count})"
         space = targets if req.in_targets else territory
         if req.in_targets and not targets:
             raise VariantError("in_targets needs an exome or panel assay with targets", where=where)
@@ -159,8 +219,10 @@ def random_spikes(
                     continue
                 gt = GENOTYPES[req.genotype] if req.genotype != "mixed" else (
                     (1, 1) if rng.random() < 1 / 3 else (0, 1))
-                out.append(Variant(chrom, npos, nref, nalt, gt=gt, source="spike",
-                                   vid=f"rand_{req.type}_{i}_{got}"))
+                _check_vaf(spec, req.vaf, gt, where=where)
+                out.append(Variant(chrom, npos, nref, nalt, gt=gt,
+                                   source="somatic" if req.vaf else "spike",
+                                   vid=f"{tag}_{req.type}_{i}_{got}", vaf=req.vaf))
                 occupied.setdefault(chrom, []).append((lo, hi))
                 got += 1
             if got == req.count:
@@ -171,3 +233,55 @@ def random_spikes(
                 where=where,
             )
     return sorted(out)
+
+
+def _random_svs(
+    spec: DatasetSpec, reference: Reference, req: RandomSV, i: int, *,
+    territory: list[tuple[str, np.ndarray]], occupied: dict[str, list[tuple[int, int]]],
+    rng: np.random.Generator,
+) -> list[Variant]:
+    """Place one random SV group: whole span accessible, inside one chunk, apart from others."""
+    where = f"variants.structural.random[{i}] ({req.type} x{req.count})"
+    svtype = SV_TYPES[req.type]
+    cs, margin = spec.chunk_size, 2 * spec.fragment.max + 64
+    runs: dict[str, np.ndarray] = {}
+    for c, iv in territory:
+        runs[c] = merge(np.concatenate([runs.get(c, np.zeros((0, 2), np.int64)), iv]))
+    out: list[Variant] = []
+    for _attempt in range(200):
+        if len(out) == req.count:
+            break
+        for chrom, p in _draw_positions(rng, territory, 4 * (req.count - len(out))):
+            if len(out) == req.count:
+                break
+            size = int(np.exp(rng.uniform(np.log(req.min_size), np.log(req.max_size + 1))))
+            size = min(max(size, req.min_size), req.max_size)
+            end = p + 1 + (0 if svtype == "INS" else size)
+            iv = runs[chrom]
+            k = int(np.searchsorted(iv[:, 0], p, side="right")) - 1
+            if k < 0 or end + 1 > iv[k, 1]:
+                continue  # the span leaves the accessible territory
+            chunk_lo = (p // cs) * cs + margin
+            if p < chunk_lo or end + 1 > (p // cs + 1) * cs:
+                continue
+            lo, hi = p - SV_GAP, end + SV_GAP
+            if any(a < hi and lo < b for a, b in occupied.get(chrom, [])):
+                continue
+            gt = GENOTYPES[req.genotype] if req.genotype != "mixed" else (
+                (1, 1) if rng.random() < 1 / 3 else (0, 1))
+            cn = int(rng.choice(req.cn)) if svtype == "CNV" else None
+            try:
+                v = make_sv(reference=reference, chrom=chrom, pos=p, svtype=svtype, size=size,
+                            gt=gt, vid=f"sv_{req.type}_{i}_{len(out)}", cn=cn, rng=rng)
+            except VariantError:
+                continue
+            if v.pos < chunk_lo or any(a < v.end + SV_GAP and v.pos - SV_GAP < b
+                                       for a, b in occupied.get(chrom, [])):
+                continue  # left-alignment moved it out of bounds
+            occupied.setdefault(chrom, []).append((lo, hi))
+            out.append(v)
+    if len(out) < req.count:
+        raise VariantError(
+            f"placed only {len(out)} of {req.count}: SVs must fit inside one chunk with "
+            "margins, in accessible territory, apart from other spikes", where=where)
+    return out

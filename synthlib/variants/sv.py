@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import VariantError
 from ..reference import Reference
-from .model import Variant
+from .model import Variant, normalize
 
 __all__ = ["SV_TYPES", "hap_copies", "sv_margin", "check_sv_fits", "make_sv", "SYMBOLIC"]
 
@@ -82,9 +82,20 @@ def make_sv(
         if sequence is None:
             assert rng is not None
             sequence = _ACGT[rng.integers(0, 4, size=size)].tobytes().decode()
-        return Variant(chrom, pos, anchor, anchor + sequence, gt=gt, source="spike", vid=vid,
-                       svtype="INS")
+        # Left-normalized like any indel, so the truth matches what `bcftools norm` expects.
+        npos, nref, nalt = normalize(pos, anchor, anchor + sequence,
+                                     lambda a, b: reference.fetch(chrom, a, b).decode())
+        return Variant(chrom, npos, nref, nalt, gt=gt, source="spike", vid=vid, svtype="INS")
     if svtype == "CNV":
         gt = cnv_genotype(int(cn or 0))
+    if svtype == "DEL":
+        # Left-align (bcftools norm does it for <DEL> too): deleting [pos+1, end) equals
+        # deleting [pos, end-1) while the anchor base equals the last deleted one.
+        while pos > 0 and reference.fetch(chrom, pos, pos + 1) == reference.fetch(
+                chrom, end - 1, end):
+            pos, end = pos - 1, end - 1
+        anchor = reference.fetch(chrom, pos, pos + 1).decode()
+        if anchor == "N":
+            raise VariantError("left-aligns into an N stretch", where=vid)
     return Variant(chrom, pos, anchor, f"<{svtype}>", gt=gt, source="spike", vid=vid,
                    svtype=svtype, svend=end, cn=cn)

@@ -1,10 +1,19 @@
-"""Truth VCF text: header (from the reference alone) and per-chunk record bodies."""
+"""Truth VCF text: header (from the reference alone) and per-chunk record bodies; SV BED."""
 
 from __future__ import annotations
 
 from .model import Variant, variant_type
+from .sv import SYMBOLIC
 
-__all__ = ["vcf_header", "vcf_records"]
+__all__ = ["vcf_header", "vcf_records", "sv_bed"]
+
+_ALT_DESC = {
+    "DEL": "Deletion relative to the reference",
+    "DUP": "Tandem duplication (one extra copy on each carrying haplotype)",
+    "INV": "Inversion of reference sequence",
+    "INS": "Insertion of novel sequence",
+    "CNV": "Copy number variable region (total copy number in INFO/CN)",
+}
 
 
 def vcf_header(*, contigs: dict[str, int], sample: str, reference_name: str) -> str:
@@ -14,12 +23,21 @@ def vcf_header(*, contigs: dict[str, int], sample: str, reference_name: str) -> 
         "##source=synthlib",
         f"##reference={reference_name}",
         *[f"##contig=<ID={c},length={n}>" for c, n in contigs.items()],
+        *[f'##ALT=<ID={k},Description="{d}">' for k, d in _ALT_DESC.items()],
         '##INFO=<ID=SRC,Number=1,Type=String,Description="Origin: germline (population '
-        'background) or spike (requested by the spec)">',
+        'background), spike (requested by the spec) or somatic (spike at a target VAF)">',
         '##INFO=<ID=VT,Number=1,Type=String,Description="Variant type: SNV, MNV, INS, DEL, '
-        'COMPLEX">',
+        'COMPLEX, SV">',
         '##INFO=<ID=PAF,Number=1,Type=Float,Description="Population allele frequency the '
         'germline genotype was drawn with">',
+        '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type of structural variant">',
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="End position of the variant '
+        'described in this record">',
+        '##INFO=<ID=SVLEN,Number=1,Type=Integer,Description="Difference in length between REF '
+        'and ALT alleles (negative for deletions; affected length for DUP, INV, CNV)">',
+        '##INFO=<ID=CN,Number=1,Type=Integer,Description="Total copy number of a CNV region">',
+        '##INFO=<ID=VAF,Number=1,Type=Float,Description="Target variant allele fraction of a '
+        'somatic variant in the reads">',
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Phased genotype">',
         "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
                    sample]),
@@ -27,15 +45,47 @@ def vcf_header(*, contigs: dict[str, int], sample: str, reference_name: str) -> 
     return "\n".join(lines) + "\n"
 
 
+def _sv_info(v: Variant) -> str:
+    if v.svtype == "INS":
+        return f";SVTYPE=INS;SVLEN={len(v.alt) - len(v.ref)}"
+    size = v.end - v.pos - 1
+    info = f";SVTYPE={v.svtype};END={v.end};SVLEN={-size if v.svtype == 'DEL' else size}"
+    return info + (f";CN={v.cn}" if v.svtype == "CNV" else "")
+
+
 def vcf_records(variants: list[Variant]) -> str:
     """One line per variant, in the given (sorted) order."""
     out = []
     for v in variants:
-        info = f"SRC={v.source};VT={variant_type(v.ref, v.alt)}"
+        vt = "SV" if v.svtype else variant_type(v.ref, v.alt)
+        info = f"SRC={v.source};VT={vt}"
         if v.af is not None:
             info += f";PAF={v.af:.6g}"
+        if v.svtype:
+            info += _sv_info(v)
+        if v.vaf is not None:
+            info += f";VAF={v.vaf:.6g}"
         out.append(
             f"{v.chrom}\t{v.pos + 1}\t{v.vid}\t{v.ref}\t{v.alt}\t.\tPASS\t{info}\tGT\t"
             f"{v.gt[0]}|{v.gt[1]}\n"
         )
+    return "".join(out)
+
+
+def sv_bed(variants: list[Variant]) -> str:
+    """BED of SV/CNV intervals (0-based, half-open affected bases; insertions: the anchor).
+
+    Columns: chrom, start, end, SVTYPE, ID, GT, copy number (CNV; else ``.``), SVLEN.
+    """
+    out = []
+    for v in variants:
+        if not v.svtype:
+            continue
+        if v.svtype in SYMBOLIC:
+            a, b, size = v.pos + 1, v.end, v.end - v.pos - 1
+        else:
+            a, b, size = v.pos, v.pos + 1, len(v.alt) - len(v.ref)
+        cn = str(v.cn) if v.cn is not None else "."
+        out.append(f"{v.chrom}\t{a}\t{b}\t{v.svtype}\t{v.vid}\t{v.gt[0]}|{v.gt[1]}\t{cn}\t"
+                   f"{-size if v.svtype == 'DEL' else size}\n")
     return "".join(out)

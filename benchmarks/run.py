@@ -1,0 +1,272 @@
+"""Benchmark our generator side by side with peer read simulators, in one run.
+
+``python -m benchmarks.run [--quick] [--peers wgsim,art,dwgsim,neat] [--out benchmarks/results]``
+
+Every tool (ours included) runs as a child process on the same reference, coverage, read
+length and fragment distribution and is measured the same way (``benchmarks.measure``). Then
+the Prefect+Dask flow runs on a chromosome-sized synthetic contig with 1 and 2 workers (scaling
+and per-worker peak memory), and ``run_unit`` is profiled. Results: a table on the terminal and
+``results.json`` + ``results.md`` in the output folder. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .measure import run_measured
+from .ours import build_spec, write_spec
+from .peers import PEERS, Workload, ensure_installed
+from .reference import extract_slices, sequence_bases, tile_contig
+from .report import print_report, write_report
+
+__all__ = ["main", "machine_facts"]
+
+#: Scaling target: wall time on 2 workers over wall time on 1.
+SCALING_TARGET = 0.6
+#: Per-worker memory limit of the 30x chromosome run.
+WORKER_LIMIT_MB = 2048
+
+_MODES = {
+    # main coverage, long contig (Mbp) for flow runs, coverage of the flow runs
+    "quick": {"coverage": 10.0, "long_mbp": 6.0, "flow_coverage": 30.0},
+    "full": {"coverage": 30.0, "long_mbp": 30.0, "flow_coverage": 30.0},
+}
+
+
+def machine_facts() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0.0
+    try:
+        import psutil
+
+        mem = psutil.virtual_memory().total / 2**30
+    except ImportError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu_model": cpu, "mem_total_gb": round(mem, 1),
+            "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def _log(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+def _ours_child(args: list[str], *, timeout: float | None = None) -> tuple[dict, dict]:
+    """Run ``python -m benchmarks.ours ARGS``; return (measurement, the child's JSON)."""
+    cmd = [sys.executable, "-m", "benchmarks.ours", *args]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    with tempfile.TemporaryDirectory(prefix="bench-ours-") as tmp:
+        stdout = Path(tmp) / "stdout"
+        m = run_measured(cmd, env=env, timeout=timeout, stdout_path=stdout)
+        text = stdout.read_text(errors="replace")
+    if not m.ok:
+        raise RuntimeError(f"{' '.join(cmd[2:4])} failed (exit {m.returncode}): "
+                           f"{m.stderr_tail.strip()[-800:]}")
+    line = next(ln for ln in text.splitlines() if ln.startswith("BENCH-RESULT "))
+    return m.to_dict(), json.loads(line.removeprefix("BENCH-RESULT "))
+
+
+def _per_cpu(pairs: int | None, cpu: float | None) -> float | None:
+    return round(pairs / cpu, 1) if pairs and cpu else None
+
+
+def _run_peer(name: str, work: Workload, out: Path, *, timeout: float) -> dict:
+    peer = PEERS[name]
+    row = {"name": name, "label": peer.label, "outputs": peer.outputs}
+    why = ensure_installed(peer)
+    if why:
+        _log(f"{name}: unavailable ({why})")
+        return {**row, "status": "unavailable", "reason": why}
+    tool_dir = out / "peers" / name
+    shutil.rmtree(tool_dir, ignore_errors=True)
+    tool_dir.mkdir(parents=True)
+    cmd = peer.command(work, tool_dir)
+    _log(f"{name}: {shlex.join(cmd)}")
+    m = run_measured(cmd, cwd=tool_dir, timeout=timeout)
+    row.update(command=m.command, cpu_s=m.cpu_s, wall_s=m.wall_s, peak_rss_mb=m.peak_rss_mb)
+    if not m.ok:
+        return {**row, "status": "failed", "reason":
+                f"exit {m.returncode}: {m.stderr_tail.strip()[-300:]}"}
+    try:
+        pairs = peer.count_pairs(tool_dir)
+    except (OSError, FileNotFoundError) as exc:
+        return {**row, "status": "failed", "reason": f"no output: {exc}"}
+    shutil.rmtree(tool_dir, ignore_errors=True)  # reads are not kept: only the numbers matter
+    return {**row, "status": "ok", "pairs": pairs, "pairs_per_cpu_s": _per_cpu(pairs, m.cpu_s)}
+
+
+def _run_ours(work: Workload, out: Path) -> tuple[list[dict], dict]:
+    rows, ours = [], {}
+    for key, bam, label, outputs in (
+        ("fastq_only", False, "ours: FASTQ", "FASTQ.gz (BGZF)"),
+        ("fastq_bam_vcf", True, "ours: FASTQ+BAM+VCF", "FASTQ.gz+BAM+VCF"),
+    ):
+        spec = write_spec(build_spec(reference=work.reference, coverage=work.coverage, bam=bam,
+                                     seed=work.seed), path=out / f"spec_{key}.yaml")
+        _log(f"ours {key}: serial, one process")
+        m, res = _ours_child(["serial", "--spec", str(spec), "--out", str(out / f"ours_{key}")])
+        pairs = res["pairs"]
+        ours[key] = {**res, "process": m}
+        rows.append({"name": f"ours_{key}", "label": label, "outputs": outputs, "status": "ok",
+                     "command": m["command"], "pairs": pairs, "cpu_s": m["cpu_s"],
+                     "wall_s": m["wall_s"], "peak_rss_mb": m["peak_rss_mb"],
+                     "pairs_per_cpu_s": _per_cpu(pairs, m["cpu_s"]),
+                     "generation_cpu_s": res["generation_cpu_s"],
+                     "pairs_per_generation_cpu_s": _per_cpu(pairs, res["generation_cpu_s"])})
+
+    fq = out / "ours_fastq_only"
+    _log("ours: compression ceiling (BGZF of the same FASTQ bytes)")
+    m, ceil = _ours_child(["ceiling", str(fq / "reads_R1.fastq.gz"),
+                           str(fq / "reads_R2.fastq.gz")])
+    pairs = ours["fastq_only"]["pairs"]
+    ceil["pairs_per_cpu_s"] = _per_cpu(pairs, ceil["cpu_s"])
+    ours["ceiling"] = ceil
+    ours["ceiling_ratio"] = round(rows[0]["pairs_per_cpu_s"] / ceil["pairs_per_cpu_s"], 4)
+    ours["ceiling_ratio_generation"] = round(
+        rows[0]["pairs_per_generation_cpu_s"] / ceil["pairs_per_cpu_s"], 4)
+    rows.append({"name": "bgzf_ceiling", "label": "BGZF alone (ceiling)",
+                 "outputs": "FASTQ.gz of ours", "status": "ok", "pairs": pairs,
+                 "cpu_s": ceil["cpu_s"], "wall_s": ceil["wall_s"], "peak_rss_mb": None,
+                 "pairs_per_cpu_s": ceil["pairs_per_cpu_s"]})
+    for d in ("ours_fastq_only", "ours_fastq_bam_vcf"):
+        shutil.rmtree(out / d, ignore_errors=True)
+    return rows, ours
+
+
+def _run_flows(out: Path, *, long_mbp: float, coverage: float, seed: int) -> tuple[dict, dict]:
+    from flows.runtime import ensure_api
+
+    _log("starting one Prefect API for the flow runs")
+    os.environ["PREFECT_API_URL"] = ensure_api()  # children inherit it
+    long_ref = tile_contig(out=out / "long_ref.fa", length=int(long_mbp * 1e6))
+    spec = write_spec(build_spec(reference=long_ref, coverage=coverage, bam=True, seed=seed),
+                      path=out / "spec_long.yaml")
+    runs = {}
+    for workers in (1, 2):
+        _log(f"flow: {long_mbp:g} Mbp contig, {coverage:g}x, {workers} worker(s)")
+        m, res = _ours_child(["flow", "--spec", str(spec), "--out", str(out / "flow_out"),
+                              "--workers", str(workers)])
+        runs[workers] = {**res, "process": m}
+    shutil.rmtree(out / "flow_out", ignore_errors=True)
+    bases = sequence_bases(long_ref)
+    ratio = runs[2]["wall_s"] / runs[1]["wall_s"]
+    nproc = os.cpu_count() or 1
+    busy = max(max(r["loadavg_1min"]) for r in runs.values()) > nproc
+    scaling = {"status": "ok", "reference_bases": bases, "coverage": coverage,
+               "machine_busy": busy,
+               "note": ("1-min load average exceeded the CPU count during the runs: other work "
+                        "shared the cores, so the wall-time ratio understates scaling")
+               if busy else "",
+               "units": runs[1]["units"], "pairs": runs[1]["pairs"],
+               "wall_1_s": runs[1]["wall_s"], "wall_2_s": runs[2]["wall_s"],
+               "ratio": round(ratio, 3), "target": SCALING_TARGET,
+               "pass": ratio <= SCALING_TARGET, "runs": {str(k): v for k, v in runs.items()}}
+    peak = runs[2]["worker_peak_rss_mb"]
+    memory = {"status": "ok", "reference_bases": bases, "coverage": coverage, "workers": 2,
+              "worker_peak_rss_mb": peak, "worker_peak_rss_mb_1worker":
+              runs[1]["worker_peak_rss_mb"], "flow_process_peak_rss_mb":
+              runs[2]["flow_process_peak_rss_mb"], "limit_mb": WORKER_LIMIT_MB,
+              "pass": max(peak) < WORKER_LIMIT_MB,
+              "how": "getrusage(RUSAGE_SELF).ru_maxrss of each Dask worker after the run"}
+    return scaling, memory
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split(
+        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="10x on the 2.1 Mbp reference, 6 Mbp contig for the flow runs")
+    p.add_argument("--peers", default=",".join(PEERS),
+                   help=f"comma list of {', '.join(PEERS)}, or 'none' (default: all)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--coverage", type=float, help="override the main coverage")
+    p.add_argument("--ref-limit", type=int,
+                   help="cut each real slice to this many bases (tiny smoke runs)")
+    p.add_argument("--long-mbp", type=float, help="override the flow runs' contig size (Mbp)")
+    p.add_argument("--no-flow", action="store_true", help="skip the 1 vs 2 worker flow runs")
+    p.add_argument("--no-profile", action="store_true", help="skip the cProfile of run_unit")
+    p.add_argument("--peer-timeout", type=float, default=1800.0,
+                   help="seconds before a peer is killed (default 1800)")
+    p.add_argument("--seed", type=int, default=42)
+    args = p.parse_args(argv)
+    names = [] if args.peers.strip() in ("", "none") else [
+        s.strip() for s in args.peers.split(",") if s.strip()]
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        p.error(f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(PEERS)}")
+    args.peer_names = names
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    mode = _MODES["quick" if args.quick else "full"]
+    coverage = args.coverage or mode["coverage"]
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    ref_name = "bench_ref.fa" if not args.ref_limit else f"bench_ref_{args.ref_limit}.fa"
+    ref = extract_slices(out=out / ref_name, limit=args.ref_limit)
+    work = Workload(reference=ref, reference_bases=sequence_bases(ref), coverage=coverage,
+                    seed=args.seed)
+    _log(f"reference {ref} ({work.reference_bases:,} bp), {coverage:g}x -> "
+         f"{work.pairs:,} pairs per tool")
+
+    tools = [_run_peer(n, work, out, timeout=args.peer_timeout) for n in args.peer_names]
+    ours_rows, ours = _run_ours(work, out)
+    results = {
+        "format": "synthlib.bench/1",
+        "command": shlex.join([Path(sys.executable).name, "-m", "benchmarks.run",
+                               *(argv if argv is not None else sys.argv[1:])]),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": "quick" if args.quick else "full",
+        "machine": machine_facts(),
+        "workload": {"reference": ref.name, "reference_bases": work.reference_bases,
+                     "coverage": coverage, "read_length": work.read_length,
+                     "fragment_mean": work.fragment_mean, "fragment_sd": work.fragment_sd,
+                     "pairs": work.pairs, "seed": work.seed,
+                     "our_error_model": "illumina-2x150 (learned)"},
+        "tools": ours_rows + tools,
+        "ours": ours,
+    }
+    if args.no_flow:
+        results["scaling"] = results["memory"] = {"status": "skipped", "reason": "--no-flow"}
+    else:
+        results["scaling"], results["memory"] = _run_flows(
+            out, long_mbp=args.long_mbp or mode["long_mbp"], coverage=mode["flow_coverage"],
+            seed=args.seed)
+    if args.no_profile:
+        results["profile"] = {"status": "skipped"}
+    else:
+        _log("profiling run_unit (cProfile, largest unit, all outputs)")
+        _, prof = _ours_child(["profile", "--spec", str(out / "spec_fastq_bam_vcf.yaml"),
+                               "--out", str(out / "profile_work")])
+        (out / "profile.txt").write_text(prof.pop("text"))
+        results["profile"] = {"status": "ok", **prof}
+    results["total_seconds"] = round(time.perf_counter() - t0, 1)
+    jpath, mpath = write_report(results, out_dir=out)
+    print_report(results)
+    _log(f"wrote {jpath} and {mpath}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,317 @@
+"""A cohort dataset (a :class:`~synthlib.spec.DatasetSpec` with ``cohort:``) as steps a workflow
+engine can run: plan, simulate blocks, merge regions, finish (joint VCF, samples, burden study,
+QC), manifest.
+
+``flows/cohort_study.py`` runs the blocks and regions as Dask tasks;
+:func:`generate_cohort_local` runs the same steps serially. Work is defined by the spec (regions
+x sample blocks), never by the workers, so the files are byte-identical on any cluster.
+
+Files of a cohort dataset, in ``<dest>/<id>/<version>/``: ``cohort.vcf.gz`` (+ ``.tbi``),
+``samples.tsv``, ``study/burden.tsv``, ``study/report.md``, ``study/report.html`` and
+``manifest.json`` (written last).
+
+Not imported by ``synthlib.cohort`` itself: :mod:`synthlib.spec` imports ``synthlib.cohort.spec``,
+so this module (which needs ``DatasetSpec``) is imported explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SpecError
+from ..io.checksums import digest_file
+from ..spec import DatasetSpec, spec_hash
+from .burden import run_burden_study
+from .genotypes import SOURCE_SPIKE, simulate_cohort_block
+from .joint_vcf import assemble_joint_vcf, merge_blocks, write_vcf_shard
+from .run import WorkUnit, plan_regions, work_units
+from .samples import Sample, cohort_samples, write_samples_tsv
+from .sources import CohortInputs, Region, resolve_inputs
+from .spikes import plan_spikes
+
+__all__ = [
+    "COHORT_FILES",
+    "CohortStudyPlan",
+    "RegionResult",
+    "plan_cohort_study",
+    "run_block",
+    "merge_region",
+    "finish_cohort",
+    "write_cohort_manifest",
+    "generate_cohort_local",
+]
+
+#: Output file names inside ``<dest>/<id>/<version>/`` (the study's under ``study/``).
+COHORT_FILES = {
+    "vcf": "cohort.vcf.gz",
+    "tbi": "cohort.vcf.gz.tbi",
+    "samples": "samples.tsv",
+    "burden": "study/burden.tsv",
+    "report_md": "study/report.md",
+    "report_html": "study/report.html",
+}
+
+
+@dataclass(frozen=True)
+class CohortStudyPlan:
+    """Everything a worker needs, small enough to ship to it.
+
+    Attributes
+    ----------
+    spec, base_dir : the dataset spec and the folder its relative paths start from
+    inputs : resolved local files (FASTA, sites/panel VCF, exon BED)
+    samples : (n_samples,) every sample, in joint VCF column order
+    regions : regions in reference order (the joint VCF's order)
+    units : regions x sample blocks, region-major; unit ``i`` writes ``u{i:06d}.pkl``
+    n_spikes : damaging variants planned over all burden genes (all regions)
+    reads : the per-sample read plan and its cost (reads are planned, not generated)
+    """
+
+    spec: DatasetSpec
+    base_dir: Path
+    inputs: CohortInputs
+    samples: tuple[Sample, ...]
+    regions: tuple[Region, ...]
+    units: tuple[WorkUnit, ...]
+    n_spikes: int
+    reads: dict = field(default_factory=dict)
+
+    def units_of(self, region_index: int) -> list[int]:
+        """Indices of the units of one region, in sample order."""
+        name = self.regions[region_index].name
+        return [i for i, u in enumerate(self.units) if u.region == name]
+
+    def to_dict(self) -> dict:
+        """The manifest's ``plan`` section."""
+        return {
+            "units": len(self.units),
+            "regions": [r.name for r in self.regions],
+            "samples": len(self.samples),
+            "sample_block": self.spec.cohort.sample_block if self.spec.cohort else None,
+            "spikes": self.n_spikes,
+            "reads": self.reads,
+        }
+
+
+@dataclass(frozen=True)
+class RegionResult:
+    """One merged region: its VCF shard (BGZF body, no EOF), sites and spike carriers."""
+
+    region: str
+    shard: Path
+    n_sites: int
+    spike_carriers: int
+
+
+def _read_plan(spec: DatasetSpec, base_dir: Path, n_samples: int) -> dict:
+    out = spec.outputs
+    requested = out.fastq or out.bam
+    info: dict = {"requested": requested, "generated": False}
+    if not requested:
+        return info
+    # One sample's read plan is what every sample costs: same territory, depth and reads.
+    from ..plan import plan_dataset
+
+    single = spec.model_copy(update={"cohort": None})
+    cost = plan_dataset(single, base_dir=base_dir).cost().to_dict()
+    info.update(
+        per_sample=cost,
+        total={k: v * n_samples for k, v in cost.items()},
+        note="per-sample FASTQ/BAM are planned and costed; generating them for every sample "
+        "is not implemented yet (the joint truth VCF is the dataset)",
+    )
+    return info
+
+
+def plan_cohort_study(spec: DatasetSpec, *, base_dir: Path | None = None) -> CohortStudyPlan:
+    """Resolve inputs, order regions, cut regions x sample blocks, count the planned spikes.
+
+    Raises
+    ------
+    SpecError
+        The spec has no ``cohort`` section or its regions are bad; ``ReferenceDataError`` and
+        ``SpecError`` from the inputs (missing files, a burden gene not in the exon BED).
+    """
+    if spec.cohort is None:
+        raise SpecError("the spec has no 'cohort' section", where="cohort")
+    base_dir = Path(base_dir or ".")
+    cohort = spec.cohort
+    inputs = resolve_inputs(cohort, reference=spec.reference.name, base_dir=base_dir)
+    regions = plan_regions(list(spec.reference.regions), fasta=inputs.fasta)
+    samples = cohort_samples(cohort, seed=spec.seed)
+    units = work_units(cohort, seed=spec.seed, regions=[r.name for r in regions])
+    spikes = plan_spikes(cohort, seed=spec.seed, inputs=inputs, samples=samples)
+    return CohortStudyPlan(
+        spec=spec,
+        base_dir=base_dir,
+        inputs=inputs,
+        samples=tuple(samples),
+        regions=tuple(regions),
+        units=tuple(units),
+        n_spikes=len(spikes),
+        reads=_read_plan(spec, base_dir, len(samples)),
+    )
+
+
+def _block_path(workdir: Path, index: int) -> Path:
+    return Path(workdir) / f"u{index:06d}.pkl"
+
+
+def run_block(plan: CohortStudyPlan, index: int, *, workdir: Path) -> Path:
+    """Simulate unit ``index`` and save its genotype block in ``workdir``; return the file."""
+    unit = plan.units[index]
+    block = simulate_cohort_block(
+        plan.spec.cohort,
+        region=unit.region,
+        sample_ids=unit.sample_ids,
+        seed=plan.spec.seed,
+        reference=plan.spec.reference.name,
+        base_dir=plan.base_dir,
+    )
+    path = _block_path(workdir, index)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as fh:  # our own work files, read back by merge_region only
+        pickle.dump(block, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return path
+
+
+def merge_region(plan: CohortStudyPlan, region_index: int, *, workdir: Path) -> RegionResult:
+    """Merge the saved blocks of one region and write its VCF shard in ``workdir``."""
+    blocks = []
+    for i in plan.units_of(region_index):
+        with _block_path(workdir, i).open("rb") as fh:
+            blocks.append(pickle.load(fh))
+    order = [s.sample for s in plan.samples]
+    merged = merge_blocks(blocks, sample_order=order)
+    shard = write_vcf_shard(
+        merged, sample_order=order, path=Path(workdir) / f"r{region_index:06d}.vcf.bgzf"
+    )
+    spiked = merged.source == SOURCE_SPIKE
+    carriers = int(merged.haps[:, spiked].sum()) if spiked.any() else 0
+    return RegionResult(plan.regions[region_index].name, shard, int(merged.pos.size), carriers)
+
+
+def finish_cohort(
+    plan: CohortStudyPlan, *, regions: list[RegionResult], out_dir: Path
+) -> tuple[list[str], dict]:
+    """Write the joint VCF, ``samples.tsv`` and the burden study into ``out_dir``.
+
+    Returns
+    -------
+    files, qc
+        Paths written (relative to ``out_dir``) and the cohort-level QC: ``pass`` when every
+        planned damaging variant is in the joint VCF with its carrier and the VCF has sites.
+    """
+    if [r.region for r in regions] != [r.name for r in plan.regions]:
+        raise SpecError("region results are missing or out of reference order")
+    out_dir = Path(out_dir)
+    contigs = list(dict.fromkeys(r.chrom for r in plan.regions))
+    assemble_joint_vcf(
+        [r.shard for r in regions],
+        samples=plan.samples,
+        fasta=plan.inputs.fasta,
+        contigs=contigs,
+        path=out_dir / COHORT_FILES["vcf"],
+    )
+    write_samples_tsv(list(plan.samples), out_dir / COHORT_FILES["samples"])
+    cohort = plan.spec.cohort
+    res = run_burden_study(
+        joint_vcf=out_dir / COHORT_FILES["vcf"],
+        samples_tsv=out_dir / COHORT_FILES["samples"],
+        genes_bed=plan.inputs.genes_bed,
+        out_dir=out_dir / "study",
+        max_af=cohort.max_af,
+        gene_column=cohort.gene_column,
+    )
+    spiked_genes = [g.gene for g in cohort.burden]
+    n_sites = sum(r.n_sites for r in regions)
+    carriers = sum(r.spike_carriers for r in regions)
+    metrics = {
+        "samples": len(plan.samples),
+        "sites": n_sites,
+        "spikes_planned": plan.n_spikes,
+        "spike_carriers_in_vcf": carriers,
+        "genes_tested": res.n_tested,
+        "bonferroni_threshold": res.threshold,
+        "significant_genes": list(res.significant),
+        "spiked_genes_significant": [g for g in spiked_genes if g in res.significant],
+        "unspiked_genes_significant": [g for g in res.significant if g not in spiked_genes],
+    }
+    # The verdict checks the data, not the study's power: a small cohort may miss a gene.
+    ok = carriers == plan.n_spikes and n_sites > 0
+    qc = {"verdict": "pass" if ok else "fail", "metrics": metrics}
+    return sorted(COHORT_FILES.values()), qc
+
+
+def write_cohort_manifest(
+    plan: CohortStudyPlan, *, out_dir: Path, files: list[str], run: dict, qc: dict
+) -> Path:
+    """Write ``manifest.json`` last (format ``synthlib.manifest/1``, as for single samples)."""
+    from ..generate import MANIFEST_FORMAT, software_versions
+
+    spec = plan.spec
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "kind": "cohort",
+        "id": spec.id,
+        "version": spec.version,
+        "title": spec.title,
+        "spec_hash": spec_hash(spec),
+        "seed": spec.seed,
+        "spec": spec.model_dump(mode="json"),
+        "software": software_versions(),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "plan": plan.to_dict(),
+        "run": run,
+        "qc": qc,
+        "files": [{"path": f, **digest_file(Path(out_dir) / f)} for f in sorted(files)],
+    }
+    path = Path(out_dir) / "manifest.json"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def generate_cohort_local(
+    plan: CohortStudyPlan, *, dest: Path, overwrite: bool = False
+) -> Path:
+    """Generate a cohort dataset serially in this process (no Prefect, no Dask)."""
+    from ..generate import dataset_dir, promote, stage_dir
+
+    final = dataset_dir(dest, plan.spec)
+    staging = stage_dir(final)
+    work = staging / ".work"
+    work.mkdir()
+    t0 = time.perf_counter()
+    try:
+        for i in range(len(plan.units)):
+            run_block(plan, i, workdir=work)
+        regions = [merge_region(plan, k, workdir=work) for k in range(len(plan.regions))]
+        files, qc = finish_cohort(plan, regions=regions, out_dir=staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half written stays behind
+        raise
+    shutil.rmtree(work)
+    run = {"executor": "local", "workers": 1, "seconds": round(time.perf_counter() - t0, 2)}
+    write_cohort_manifest(plan, out_dir=staging, files=files, run=run, qc=qc)
+    promote(staging, final, overwrite=overwrite)
+    return final

@@ -1,0 +1,56 @@
+"""The benchmark harness end to end on a tiny reference: no peers, no flow, real generation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_quick_bench_writes_complete_results(tmp_path):
+    out = tmp_path / "results"
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--peers", "none", "--no-flow",
+         "--ref-limit", "40000", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    md = (out / "results.md").read_text()
+
+    assert res["format"] == "synthlib.bench/1"
+    assert "--peers none" in res["command"]
+    assert res["machine"]["nproc"] >= 1 and res["machine"]["cpu_model"] is not None
+    w = res["workload"]
+    assert w["reference_bases"] == 80_000  # two real slices cut to 40 kb each
+    assert w["pairs"] == round(10 * 80_000 / 300)
+
+    rows = {t["name"]: t for t in res["tools"]}
+    assert set(rows) == {"ours_fastq_only", "ours_fastq_bam_vcf", "bgzf_ceiling"}
+    for name in ("ours_fastq_only", "ours_fastq_bam_vcf"):
+        row = rows[name]
+        assert row["status"] == "ok"
+        # Each unit rounds its own share of the requested pairs: off by at most one per unit.
+        assert abs(row["pairs"] - w["pairs"]) <= res["ours"][name[5:]]["units"]
+        for key in ("cpu_s", "wall_s", "peak_rss_mb", "pairs_per_cpu_s",
+                    "pairs_per_generation_cpu_s"):
+            assert row[key] > 0, key
+        # The child's own CPU accounting includes the generation it timed from inside.
+        assert row["cpu_s"] >= row["generation_cpu_s"]
+    files = res["ours"]["fastq_bam_vcf"]["files"]
+    assert {"reads_R1.fastq.gz", "golden.bam", "truth.vcf.gz"} <= set(files)
+    assert set(res["ours"]["fastq_only"]["files"]) == {"reads_R1.fastq.gz",
+                                                       "reads_R2.fastq.gz"}
+    ceiling = res["ours"]["ceiling"]
+    assert ceiling["fastq_bytes"] > 2 * w["pairs"] * 2 * 150  # sequence + qualities per mate
+    assert 0 < res["ours"]["ceiling_ratio"] <= res["ours"]["ceiling_ratio_generation"]
+    assert res["scaling"]["status"] == res["memory"]["status"] == "skipped"
+    prof = res["profile"]
+    assert prof["status"] == "ok" and len(prof["top_cumulative"]) == 10
+    assert prof["top_cumulative"][0]["cumtime_s"] >= prof["top_cumulative"][-1]["cumtime_s"]
+    assert (out / "profile.txt").stat().st_size > 0
+    assert "| ours: FASTQ |" in md and res["command"] in md

@@ -1,0 +1,62 @@
+"""Scale-out by address alone: a real ``dask scheduler`` and two ``dask worker`` processes.
+
+The flow is pointed at the scheduler only by its address (what ``SYNTH_DASK_ADDRESS`` does on a
+cloud cluster) and must produce byte-identical files to the serial run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from _gcs import free_port
+
+from synthlib.generate import FILES
+from synthlib.io.checksums import digest_file
+
+REPO = Path(__file__).resolve().parent.parent
+DASK = str(Path(sys.executable).with_name("dask"))
+DATA_FILES = [FILES[k] for k in ("r1", "r2", "bam", "vcf")]
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in reversed(procs):  # workers first, then the scheduler
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def test_generate_on_an_existing_cluster_by_address(prefect_api, demo_dataset, tmp_path):
+    from distributed import Client
+
+    from flows.generate_dataset import run_generate
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, PREFECT_API_URL=prefect_api, PYTHONPATH=str(REPO),
+               DASK_DISTRIBUTED__WORKER__DAEMON="false")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env,
+             "cwd": tmp_path}
+    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], **quiet)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                 "--nworkers", "1", "--no-dashboard"], **quiet))
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+            n_workers = len(client.scheduler_info()["workers"])
+        folder = run_generate("demo", dest=str(tmp_path / "out"), workers=2, address=address)
+        assert n_workers == 2
+        for name in DATA_FILES:
+            assert digest_file(folder / name)["md5"] == digest_file(demo_dataset / name)["md5"]
+        assert all(p.poll() is None for p in procs)  # the flow used the cluster, did not own it
+    finally:
+        _stop(procs)
