@@ -65,6 +65,10 @@ def run(
     from .plan import plan_dataset
 
     spec_obj, base_dir = resolve_spec(spec)
+    if spec_obj.cohort is not None:
+        _run_cohort(spec, spec_obj, base_dir, dest=dest, workers=workers, scheduler=scheduler,
+                    overwrite=overwrite)
+        return
     cost = plan_dataset(spec_obj, base_dir=base_dir).cost()  # fail fast, before any cluster
     err.print(f"[bold]{spec_obj.id}[/] {spec_obj.version}: {cost.read_pairs:,} read pairs, "
               f"~{_human_bytes(cost.output_bytes)}, ~{cost.cpu_seconds:.0f} CPU-s")
@@ -92,6 +96,25 @@ def run(
         err.print(f"QC: [{colour}]{verdict}[/] (report: {folder / 'qc' / 'report.html'})")
     typer.echo(str(folder))
     if qc and verdict != "pass":
+        raise typer.Exit(1)
+
+
+def _run_cohort(spec: str, spec_obj, base_dir: Path, *, dest: str, workers: int,
+                scheduler: str | None, overwrite: bool) -> None:
+    """Cohort specs: joint genotypes on Dask, then the burden study (truth fast path)."""
+    from .cohort.study import plan_cohort_study
+
+    summary = plan_cohort_study(spec_obj, base_dir=base_dir).to_dict()  # fail fast
+    err.print(f"[bold]{spec_obj.id}[/] {spec_obj.version}: cohort of "
+              f"{summary.get('samples', '?')} samples, {summary.get('units', '?')} work units")
+    from flows.cohort_study import run_cohort_study
+
+    folder = run_cohort_study(spec, dest=dest, workers=workers, address=scheduler,
+                              overwrite=overwrite)
+    verdict = json.loads((folder / "manifest.json").read_text())["qc"]["verdict"]
+    err.print(f"QC: {verdict}; study: {folder / 'study' / 'burden.tsv'}")
+    typer.echo(str(folder))
+    if verdict != "pass":
         raise typer.Exit(1)
 
 
@@ -144,6 +167,14 @@ def _estimate(entry) -> tuple[str, str]:
 
     if is_remote_reference(entry.spec.reference.name):
         return ("remote", "-")  # full-scale: planning would download the reference
+    if entry.spec.cohort is not None:
+        from .cohort.study import plan_cohort_study
+
+        try:
+            s = plan_cohort_study(entry.spec, base_dir=entry.path.parent).to_dict()
+        except SynthError:
+            return ("remote", "-")
+        return (f"{s.get('samples', '?')} samples", "genotypes")
     try:
         cost = plan_dataset(entry.spec, base_dir=entry.path.parent).cost()
     except SynthError:
@@ -216,10 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err.print("aborted")
         return 130
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (bad option values) arrive here in non-standalone mode. Typer ships its
+        # own copy of click, so recognise them by behaviour rather than by class.
+        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
             exc.show()
             return 2
         raise

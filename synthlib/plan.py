@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ReferenceDataError
+from .errors import ReferenceDataError, SpecError
 from .intervals import intersect, merge, parse_region, read_bed, total
 from .reference import Reference
 from .resources import get_reference_bundle, resolve_file
@@ -156,6 +156,10 @@ def plan_dataset(spec: DatasetSpec, *, base_dir: Path | None = None) -> Plan:
     ReferenceDataError, VariantError
         For missing resources or impossible variants.
     """
+    if spec.cohort is not None:
+        raise SpecError("a cohort spec is planned per sample block by "
+                        "synthlib.cohort.study.plan_cohort_study, not as one individual",
+                        where="cohort")
     base_dir = Path(base_dir or ".")
     bundle = get_reference_bundle(spec.reference.name)
     fasta = resolve_file(bundle.fasta if bundle else spec.reference.name, base_dir=base_dir,
@@ -182,6 +186,17 @@ def plan_dataset(spec: DatasetSpec, *, base_dir: Path | None = None) -> Plan:
                 "germline.source is 'population' but no germline.vcf is given and the reference "
                 "has no bundled sites VCF", where="germline.vcf")
         germline_vcf = resolve_file(name, base_dir=base_dir, what="population VCF")
+    elif spec.germline.source == "sample":
+        from .variants.germline import vcf_samples
+
+        germline_vcf = resolve_file(spec.germline.vcf or "", base_dir=base_dir,
+                                    what="genotype VCF")
+        names = vcf_samples(germline_vcf)
+        if spec.germline.sample is not None and spec.germline.sample not in names:
+            shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+            raise ReferenceDataError(
+                f"sample {spec.germline.sample!r} is not in the VCF (has: {shown})",
+                where="germline.sample")
 
     cs = spec.chunk_size
     contig_index = {c: i for i, c in enumerate(ref.lengths)}

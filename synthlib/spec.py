@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .cohort.spec import CohortSpec
 from .errors import SpecError
+from .reads.library_spec import CaptureSpec, LibrarySpec
 
 __all__ = [
     "DatasetSpec",
@@ -86,6 +87,8 @@ class AssaySpec(_Strict):
     """BED of capture targets (registered resource name or path). Required for exome/panel."""
     padding: int = Field(default=100, ge=0, le=10_000)
     """Bases added on each side of every target before drawing fragments."""
+    capture: CaptureSpec = CaptureSpec()
+    """Hybrid-capture model (exome/panel only): bait efficiency, off-target fraction."""
 
     @model_validator(mode="after")
     def _targets_needed(self) -> AssaySpec:
@@ -126,15 +129,28 @@ class FragmentSpec(_Strict):
 class GermlineSpec(_Strict):
     """Background germline variants of the simulated individual."""
 
-    source: Literal["none", "population"] = "population"
+    source: Literal["none", "population", "sample"] = "population"
     """``population``: genotypes drawn from the allele frequencies of a sites VCF under
-    Hardy-Weinberg; ``none``: no background."""
+    Hardy-Weinberg; ``sample``: a real participant's genotypes from ``vcf`` (e.g. a 1000
+    Genomes or Genome-in-a-Bottle sample); ``none``: no background."""
     vcf: str | None = None
-    """Population sites VCF (registered resource or path); default: the reference's own."""
+    """Population sites VCF, or for ``sample`` the genotype VCF (registered resource or path);
+    default for ``population``: the reference's own sites."""
+    sample: str | None = None
+    """For ``source: sample``: which sample column of ``vcf`` (default: the first). Unphased
+    heterozygous genotypes are placed on a haplotype by the chunk's own random stream."""
     population: Literal["ALL", "AFR", "AMR", "EAS", "EUR", "SAS"] = "ALL"
     """Which allele frequency to use: ``ALL`` reads ``AF``, others read ``<POP>_AF``."""
     max_indel: int = Field(default=50, ge=0)
     """Indels longer than this in the population VCF are left out of the background."""
+
+    @model_validator(mode="after")
+    def _sample_needs_vcf(self) -> GermlineSpec:
+        if self.source == "sample" and not self.vcf:
+            raise ValueError("source 'sample' needs 'vcf' (the participant's genotype VCF)")
+        if self.sample is not None and self.source != "sample":
+            raise ValueError("'sample' is only used with source 'sample'")
+        return self
 
 
 Genotype = Literal["0|1", "1|0", "1|1", "het", "hom"]
@@ -333,6 +349,8 @@ class DatasetSpec(_Strict):
     """Mean depth over the simulated territory (targets+padding for exome/panel)."""
     reads: ReadsSpec = ReadsSpec()
     fragment: FragmentSpec = FragmentSpec()
+    library: LibrarySpec = LibrarySpec()
+    """Library prep: GC bias, duplicates, adapter read-through."""
     germline: GermlineSpec = GermlineSpec()
     variants: VariantsSpec = VariantsSpec()
     somatic: SomaticSpec | None = None
@@ -372,6 +390,8 @@ class DatasetSpec(_Strict):
                 "a cohort spec takes no 'variants': damaging variants come from cohort.burden")
         if not self.reference.regions:
             raise ValueError("a cohort spec needs reference.regions (the regions simulated)")
+        if self.somatic is not None:
+            raise ValueError("a cohort spec takes no 'somatic' section (germline cohorts only)")
         return self
 
     @model_validator(mode="after")

@@ -45,6 +45,14 @@ def test_resolve_by_path(tmp_path):
 @pytest.mark.parametrize("entry_id", [d for d in DEMOS if d != "demo"])
 def test_demo_entry_runs_end_to_end(entry_id, tmp_path):
     entry = get_entry(entry_id)
+    if entry.spec.cohort is not None:
+        from synthlib.cohort.study import COHORT_FILES, generate_cohort_local, plan_cohort_study
+
+        out = generate_cohort_local(plan_cohort_study(entry.spec, base_dir=entry.path.parent),
+                                    dest=tmp_path)
+        with pysam.VariantFile(str(out / COHORT_FILES["vcf"])) as vcf:
+            assert len(vcf.header.samples) > 0 and sum(1 for _ in vcf) > 0
+        return
     plan = plan_dataset(entry.spec, base_dir=entry.path.parent)
     out = generate_local(plan, dest=tmp_path)
     if entry.spec.outputs.bam:

@@ -92,3 +92,9 @@ def test_spike_command(tmp_path):
                 "--out", str(tmp_path / "bad.bam")], tmp_path)
     assert res.returncode == 2 and "REF" in res.stderr
     assert not (tmp_path / "bad.bam").exists()
+
+
+def test_bad_option_value_is_a_usage_error(tmp_path):
+    res = _run(["run", "demo", "--workers", "0", "--dest", str(tmp_path / "o")], tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "workers" in res.stderr and not (tmp_path / "o").exists()

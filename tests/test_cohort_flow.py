@@ -173,6 +173,8 @@ def test_cohort_spec_rules():
         parse_spec(_cohort_doc(germline={"source": "population"}))
     with pytest.raises(SpecError, match="variants"):
         parse_spec(_cohort_doc(variants={"random": [{"type": "snv", "count": 1}]}))
+    with pytest.raises(SpecError, match="somatic"):
+        parse_spec(_cohort_doc(somatic={}))
     with pytest.raises(SpecError, match="regions"):
         parse_spec(_cohort_doc(reference={"name": "grch37-chr20-demo"}))
     with pytest.raises(SpecError, match="cohort"):

@@ -1,7 +1,8 @@
 """Scale-out by address alone: a real ``dask scheduler`` and two ``dask worker`` processes.
 
 The flow is pointed at the scheduler only by its address (what ``SYNTH_DASK_ADDRESS`` does on a
-cloud cluster) and must produce byte-identical files to the serial run.
+cloud cluster) and must produce byte-identical files to the serial run (a 4-unit spec: the demo
+itself goes through the same code in tests/test_flow.py).
 """
 
 from __future__ import annotations
@@ -32,10 +33,34 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def test_generate_on_an_existing_cluster_by_address(prefect_api, demo_dataset, tmp_path):
+SPEC = """\
+id: cluster-tiny
+seed: 7
+reason: scale-out test
+coverage: 10
+chunk_size: 20000
+fragment: {mean: 300, sd: 30, max: 600}
+reference: {name: grch37-chr20-demo, regions: ['chr20:1,000,001-1,080,000']}
+variants:
+  random:
+    - {type: snv, count: 6}
+    - {type: deletion, count: 2}
+"""
+
+
+def test_generate_on_an_existing_cluster_by_address(prefect_api, tmp_path):
     from distributed import Client
 
     from flows.generate_dataset import run_generate
+    from synthlib.generate import generate_local
+    from synthlib.plan import plan_dataset
+    from synthlib.spec import load_spec
+
+    spec = tmp_path / "cluster-tiny.yaml"
+    spec.write_text(SPEC)
+    plan = plan_dataset(load_spec(spec), base_dir=tmp_path)
+    assert len(plan.units) == 4  # more units than workers: both workers get some
+    serial = generate_local(plan, dest=tmp_path / "serial")
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -53,10 +78,15 @@ def test_generate_on_an_existing_cluster_by_address(prefect_api, demo_dataset, t
         with Client(address, timeout=30) as client:
             client.wait_for_workers(2, timeout=60)
             n_workers = len(client.scheduler_info()["workers"])
-        folder = run_generate("demo", dest=str(tmp_path / "out"), workers=2, address=address)
+        folder = run_generate(str(spec), dest=str(tmp_path / "out"), workers=2, address=address)
+        # Both workers ran units (the scheduler remembers which worker held which task).
+        with Client(address, timeout=30) as client:
+            per_worker = client.run(lambda dask_worker: len(dask_worker.data) +
+                                    dask_worker.state.executed_count)
         assert n_workers == 2
         for name in DATA_FILES:
-            assert digest_file(folder / name)["md5"] == digest_file(demo_dataset / name)["md5"]
+            assert digest_file(folder / name)["md5"] == digest_file(serial / name)["md5"]
+        assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values()), per_worker
         assert all(p.poll() is None for p in procs)  # the flow used the cluster, did not own it
     finally:
         _stop(procs)

@@ -24,7 +24,10 @@ from ..variants.assemble import window_variants
 from ..variants.haplotype import INSERTED, Haplotype, build_haplotypes
 from ..variants.model import Variant
 from ..variants.sv import hap_copies
+from .adapters import add_adapter_readthrough, readthrough_cigars
+from .duplicates import duplicate_flags, duplicate_plan
 from .errormodel import ErrorModel
+from .gcbias import fragment_gc, gc_acceptance
 
 __all__ = ["ReadBatch", "simulate_unit", "BATCH_PAIRS", "fragment_starts"]
 
@@ -52,7 +55,9 @@ class ReadBatch:
 
 def _fragment_lengths(rng: np.random.Generator, n: int, plan: Plan) -> np.ndarray:
     fr = plan.spec.fragment
-    lo, hi = max(fr.min, plan.spec.reads.length), fr.max
+    # With adapter read-through a fragment may be shorter than the read (read into the adapter).
+    lo = fr.min if plan.spec.library.adapters else max(fr.min, plan.spec.reads.length)
+    hi = fr.max
     out = np.empty(0, dtype=np.int64)
     while len(out) < n:  # truncated normal by rejection, in bulk
         draw = np.rint(rng.normal(fr.mean, fr.sd, size=max(64, int((n - len(out)) * 1.3))))
@@ -93,11 +98,23 @@ def _inside(x: np.ndarray, iv: np.ndarray) -> np.ndarray:
 
 
 def _draw_on_haplotype(rng, plan, hap: Haplotype, n: int, elig: np.ndarray, ok: np.ndarray):
-    """``n`` fragments starting at haplotype indices ``elig``, lying on ``ok`` bases only."""
+    """``n`` fragments starting at haplotype indices ``elig``, lying on ``ok`` bases only.
+
+    With a GC bias curve, a fitting fragment is kept with probability ``gc_acceptance`` of its
+    GC fraction (one uniform each) and more are drawn until ``n`` are kept. A fragment shorter
+    than the read must lie on one forward segment and hold a reference base (the adapter
+    read-through path builds such reads from the fragment alone).
+    """
     m = len(hap.seq)
+    length = plan.spec.reads.length
+    curve = plan.spec.library.gc_bias
     # Fragment [s, s + len) fits when no bad base lies in it: compare with the next bad base.
     next_bad = np.minimum.accumulate(np.where(ok, m, np.arange(m))[::-1])[::-1]
     next_bad = np.concatenate([next_bad, [m]])
+    short_ok = plan.spec.library.adapters and plan.spec.fragment.min < length
+    if short_ok:
+        ins_cum = np.concatenate(([0], np.cumsum(hap.ref_pos == INSERTED)))
+        rev_cum = np.concatenate(([0], np.cumsum(hap.rev)))
     got_s, got_l = [], []
     have = 0
     for _ in range(100):
@@ -107,6 +124,16 @@ def _draw_on_haplotype(rng, plan, hap: Haplotype, n: int, elig: np.ndarray, ok: 
         flen = _fragment_lengths(rng, k, plan)
         s = elig[rng.integers(0, len(elig), size=k)]
         fit = s + flen <= next_bad[s]
+        if short_ok:
+            e = np.minimum(s + flen, m)
+            plain = ((hap.seg[s] == hap.seg[e - 1]) & (rev_cum[e] == rev_cum[s])
+                     & (ins_cum[e] - ins_cum[s] < e - s))
+            fit &= (flen >= length) | plain
+        if curve != "none":
+            fs, fln = s[fit], flen[fit]
+            keep = rng.random(len(fs)) < gc_acceptance(
+                fragment_gc(hap_seq=hap.seq, starts=fs, lengths=fln), curve=curve)
+            fit[np.flatnonzero(fit)[~keep]] = False
         got_s.append(s[fit])
         got_l.append(flen[fit])
         have += int(fit.sum())
@@ -311,7 +338,7 @@ def _record(*, name: bytes, ref_id: int, pos: int, span: int, flag: int, mapq: i
 
 def _complex_pairs(*, hap: Haplotype, hs: np.ndarray, he: np.ndarray, rows: np.ndarray,
                    length: int, lseq, lq, rseq, rq, st, names, keys, ref_id: int, contig: str,
-                   rg: bytes, hp: np.ndarray) -> RecordBatch:
+                   rg: bytes, hp: np.ndarray, dup: np.ndarray) -> RecordBatch:
     """Records of pairs touching an SV junction or an inverted segment, one by one.
 
     A read spanning a junction gets its primary alignment on the block with most mapped
@@ -359,6 +386,7 @@ def _complex_pairs(*, hap: Haplotype, hs: np.ndarray, he: np.ndarray, rows: np.n
             flag |= FLAG.MATE_REVERSE if mate["reverse"] else 0
             flag |= 0 if me["mapped"] else 0x4
             flag |= 0 if mate["mapped"] else 0x8
+            flag |= int(dup[row])
             leftmost = me["pos"] < mate["pos"] or (me["pos"] == mate["pos"] and j == 0)
             tlen = (hi - lo) * (1 if leftmost else -1) if both else 0
             tags = rg + b"HPC" + bytes([int(hp[row]) + 1]) + me["sa"]
@@ -408,6 +436,18 @@ def simulate_unit(
                                            plan.pairs_for(unit), wend)
     n = len(starts)
     strand = rng.integers(0, 2, size=n)
+    dup = np.zeros(n, dtype=bool)
+    ds = spec.library.duplicates
+    if ds.rate > 0 and n:
+        # The drawn fragments are the output; a random subset of them are the unique molecules
+        # and the rest become copies (same haplotype, start, length, strand; own errors).
+        dp = duplicate_plan(rng=rng, n_fragments=n, rate=ds.rate,
+                            optical_fraction=ds.optical_fraction)
+        keep = np.sort(rng.choice(n, size=dp.n_unique, replace=False))
+        src = keep[dp.source]
+        hap_of, starts, flen, strand = hap_of[src], starts[src], flen[src], strand[src]
+        dup = dp.is_duplicate
+    dup_flag = duplicate_flags(dup, mark=ds.mark).astype(np.int64)
     slot_of = np.asarray(slots, dtype=np.int64)[hap_of] if n else hap_of
     ins_cums = [np.concatenate(([0], np.cumsum(h.ref_pos == INSERTED))) for h in haps]
     rev_cums = [np.concatenate(([0], np.cumsum(h.rev))) for h in haps]
@@ -420,6 +460,7 @@ def simulate_unit(
         sl = slice(b0, min(n, b0 + BATCH_PAIRS))
         m = sl.stop - sl.start
         s, fl, hk, st, hp = starts[sl], flen[sl], hap_of[sl], strand[sl], slot_of[sl]
+        df = dup_flag[sl]
         left = np.empty((m, length), dtype=np.uint8)
         right = np.empty((m, length), dtype=np.uint8)
         lpos = np.empty(m, np.int64)
@@ -434,6 +475,12 @@ def simulate_unit(
             sel = np.flatnonzero(hk == h)
             if not len(sel):
                 continue
+            short = fl[sel] < length
+            if short.any():
+                _short_reads(hap=hap, rows=sel[short], hs=s[sel[short]], fl=fl[sel[short]],
+                             length=length, left=left, right=right, lpos=lpos, rpos=rpos,
+                             lspan=lspan, rspan=rspan, lcig=lcig, rcig=rcig)
+                sel = sel[~short]
             hs = s[sel]
             he = hs + fl[sel] - length
             left[sel] = windows[h][hs]
@@ -460,6 +507,9 @@ def simulate_unit(
         fwd_first = (st == 0)[:, None]
         r1 = np.where(fwd_first, left, rc_right)
         r2 = np.where(fwd_first, rc_right, left)
+        if (fl < length).any():
+            r1, _ = add_adapter_readthrough(bases=r1, insert_len=fl, read_number=1)
+            r2, _ = add_adapter_readthrough(bases=r2, insert_len=fl, read_number=2)
         r1e, q1 = model.apply(rng=rng, bases=r1, read_number=1)
         r2e, q2 = model.apply(rng=rng, bases=r2, read_number=2)
         serial = np.arange(sl.start, sl.stop, dtype=np.int64)
@@ -480,21 +530,62 @@ def simulate_unit(
                 parts.append(_simple_records(
                     easy=easy, names=names, ref_id=ref_id, lpos=lpos, rpos=rpos, lspan=lspan,
                     rspan=rspan, lcig=lcig, rcig=rcig, lseq=lseq, lq=lq, rseq=rseq, rq=rq,
-                    st=st, hp=hp, rg=rg, key=key))
+                    st=st, hp=hp, rg=rg, key=key, dup=df))
             for h, rows, hs, he in hard_parts:
                 parts.append(_complex_pairs(
                     hap=haps[h], hs=hs, he=he, rows=rows, length=length, lseq=lseq, lq=lq,
                     rseq=rseq, rq=rq, st=st, names=names, keys=key, ref_id=ref_id,
-                    contig=unit.contig, rg=rg, hp=hp))
+                    contig=unit.contig, rg=rg, hp=hp, dup=df))
             records = RecordBatch.concat(parts)
         yield ReadBatch(r1=fq1, r2=fq2, records=records, pairs=m)
 
 
+def _short_reads(*, hap: Haplotype, rows, hs, fl, length, left, right, lpos, rpos, lspan, rspan,
+                 lcig, rcig) -> None:
+    """Fill the rows of fragments shorter than the read (adapter read-through), in place.
+
+    Both mates cover the whole insert from the fragment start: the left read holds the
+    fragment then ``N`` (the adapter comes later, in sequencing orientation), the right one
+    ``N`` then the fragment, so its reverse complement starts with the insert. CIGARs are the
+    insert's alignment plus a soft clip of the adapter part (after a forward read, before a
+    reverse one). Fragments here lie on one forward segment (the draw ensures it).
+    """
+    m_hap = len(hap.seq)
+    col = np.arange(length)[None, :]
+    inside = col < fl[:, None]
+    frag = hap.seq[np.minimum(hs[:, None] + col, m_hap - 1)]
+    n_ = np.uint8(ord("N"))
+    left[rows] = np.where(inside, frag, n_)
+    # Right-align the insert: position j holds fragment base j - (L - fl).
+    shift = col - (length - fl)[:, None]
+    right[rows] = np.where(shift >= 0, hap.seq[np.clip(hs[:, None] + shift, 0, m_hap - 1)], n_)
+    rt_f = readthrough_cigars(n_insert=fl, read_length=length,
+                              reverse=np.zeros(len(rows), dtype=bool))
+    rt_r = readthrough_cigars(n_insert=fl, read_length=length,
+                              reverse=np.ones(len(rows), dtype=bool))
+    for i, row in enumerate(rows):
+        rp = hap.ref_pos[hs[i] : hs[i] + fl[i]]
+        mapped = rp[rp != INSERTED]
+        pos, span = int(mapped[0]), int(mapped[-1] - mapped[0] + 1)
+        lpos[row] = rpos[row] = pos
+        lspan[row] = rspan[row] = span
+        if span == fl[i] and len(mapped) == fl[i]:
+            lcig[row], rcig[row] = rt_f[i], rt_r[i]
+            continue
+        core = _cigar(rp)
+        clip = length - int(fl[i])
+        lc = [*core[:-1], (_OP_S, core[-1][1] + clip)] if core[-1][0] == _OP_S else [
+            *core, (_OP_S, clip)]
+        rc_ = [(_OP_S, core[0][1] + clip), *core[1:]] if core[0][0] == _OP_S else [
+            (_OP_S, clip), *core]
+        lcig[row], rcig[row] = lc, rc_
+
+
 def _simple_records(*, easy, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig, lseq, lq,
-                    rseq, rq, st, hp, rg, key) -> RecordBatch:
+                    rseq, rq, st, hp, rg, key, dup) -> RecordBatch:
     """Records of ordinary pairs (one segment, forward-left / reverse-right), in bulk."""
     m = len(easy)
-    st, hp = st[easy], hp[easy]
+    st, hp, dup = st[easy], hp[easy], dup[easy]
     lpos, rpos, lspan, rspan = lpos[easy], rpos[easy], lspan[easy], rspan[easy]
     lcig = [lcig[i] for i in easy]
     rcig = [rcig[i] for i in easy]
@@ -508,12 +599,13 @@ def _simple_records(*, easy, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig
     tags = np.concatenate([np.broadcast_to(np.frombuffer(rg, np.uint8), (m, len(rg))),
                            hp_tag], axis=1)
     left_rec = encode_records(
-        names=names[easy], ref_id=ref_id, pos=lpos, flag=base | FLAG.MATE_REVERSE | first_flag,
+        names=names[easy], ref_id=ref_id, pos=lpos,
+        flag=base | FLAG.MATE_REVERSE | first_flag | dup,
         mapq=60, cigars=lcig if any(c is not None for c in lcig) else None,
         ref_span=lspan, bases=lseq[easy], quals=lq[easy], mate_pos=rpos, tlen=tlen,
         key=key[easy], tags=tags)
     right_rec = encode_records(
-        names=names[easy], ref_id=ref_id, pos=rpos, flag=base | FLAG.REVERSE | second_flag,
+        names=names[easy], ref_id=ref_id, pos=rpos, flag=base | FLAG.REVERSE | second_flag | dup,
         mapq=60, cigars=rcig if any(c is not None for c in rcig) else None,
         ref_span=rspan, bases=rseq[easy], quals=rq[easy], mate_pos=lpos, tlen=-tlen,
         key=key[easy] | 1, tags=tags)

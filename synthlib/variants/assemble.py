@@ -16,7 +16,7 @@ import bisect
 import numpy as np
 
 from ..plan import Plan, Streams, WorkUnit, unit_seed
-from .germline import sample_germline
+from .germline import participant_genotypes, sample_germline
 from .model import Variant
 
 __all__ = ["chunk_variants", "window_variants"]
@@ -58,12 +58,16 @@ def chunk_variants(plan: Plan, unit: WorkUnit) -> list[Variant]:
         def fetch(a: int, b: int) -> str:
             return plan.reference.fetch(unit.contig, a, b).decode()
 
+        gs = plan.spec.germline
         for a, b in unit.regions:
-            germline += sample_germline(
-                vcf=plan.germline_vcf, chrom=unit.contig, start=int(a), end=int(b), rng=rng,
-                population=plan.spec.germline.population, max_indel=plan.spec.germline.max_indel,
-                fetch=fetch,
-            )
+            if gs.source == "sample":
+                germline += participant_genotypes(
+                    vcf=plan.germline_vcf, sample=gs.sample, chrom=unit.contig, start=int(a),
+                    end=int(b), rng=rng, max_indel=gs.max_indel, fetch=fetch)
+            else:
+                germline += sample_germline(
+                    vcf=plan.germline_vcf, chrom=unit.contig, start=int(a), end=int(b), rng=rng,
+                    population=gs.population, max_indel=gs.max_indel, fetch=fetch)
     # Somatic spikes do not displace germline variants (a matched normal, which has no
     # somatic spikes, must get the same germline); a somatic spike within one base of a
     # placed germline variant is dropped instead.

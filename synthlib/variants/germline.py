@@ -17,7 +17,7 @@ import pysam
 from ..errors import ReferenceDataError
 from .model import Variant, normalize
 
-__all__ = ["sample_germline"]
+__all__ = ["sample_germline", "participant_genotypes", "vcf_samples"]
 
 _BASES = re.compile(r"^[ACGT]+$")
 
@@ -138,4 +138,85 @@ def sample_germline(
                 Variant(chrom, npos, nref, nalt, gt=gt, source="germline", vid=fields[2],
                         af=float(afs[allele]))
             )
+    return sorted(out)
+
+
+def vcf_samples(vcf: Path) -> list[str]:
+    """Sample names of a genotype VCF (raises naming the file when it cannot be read)."""
+    try:
+        with pysam.VariantFile(str(vcf)) as fh:
+            return list(fh.header.samples)
+    except (OSError, ValueError) as exc:
+        raise ReferenceDataError(f"cannot open genotype VCF: {exc}", where=str(vcf)) from None
+
+
+def participant_genotypes(
+    *,
+    vcf: Path,
+    sample: str | None,
+    chrom: str,
+    start: int,
+    end: int,
+    rng: np.random.Generator,
+    max_indel: int = 50,
+    fetch: Callable[[int, int], str] | None = None,
+) -> list[Variant]:
+    """A real participant's variants in ``[start, end)``, as the background genome.
+
+    Parameters
+    ----------
+    vcf
+        bgzipped, indexed VCF with genotypes (phased or not).
+    sample
+        Sample column (default: the first).
+    rng
+        The chunk's generator: one uniform is drawn per record, used to place an unphased
+        heterozygous ALT on haplotype 0 or 1 (phased genotypes keep their phase).
+
+    Returns
+    -------
+    list of Variant
+        Sorted, left-normalized, ``source="germline"``; records with a missing genotype,
+        symbolic or non-ACGT alleles, indels longer than ``max_indel``, or a span crossing
+        ``end`` are left out, like in :func:`sample_germline`.
+    """
+    try:
+        fh = pysam.VariantFile(str(vcf))
+    except (OSError, ValueError) as exc:
+        raise ReferenceDataError(f"cannot open genotype VCF: {exc}", where=str(vcf)) from None
+    with fh:
+        names = list(fh.header.samples)
+        if not names:
+            raise ReferenceDataError("the VCF has no sample columns", where=str(vcf))
+        if sample is not None and sample not in names:
+            shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+            raise ReferenceDataError(f"sample {sample!r} is not in the VCF (has: {shown})",
+                                     where=str(vcf))
+        who = sample or names[0]
+        if chrom not in fh.header.contigs:
+            return []
+        records = list(fh.fetch(chrom, start, end))
+        flips = rng.random(len(records))
+        out: list[Variant] = []
+        for rec, flip in zip(records, flips, strict=True):
+            pos = rec.pos - 1
+            call = rec.samples[who]
+            gt = call["GT"]
+            if pos < start or gt is None or None in gt or len(gt) != 2:
+                continue
+            ref = rec.ref
+            if pos + len(ref) > end or not _BASES.match(ref):
+                continue
+            a, b = gt
+            if not call.phased and a != b and flip < 0.5:
+                a, b = b, a
+            for allele in sorted({x for x in (a, b) if x}):
+                alt = rec.alleles[allele]
+                if not _BASES.match(alt) or abs(len(alt) - len(ref)) > max_indel:
+                    continue
+                npos, nref, nalt = normalize(pos, ref, alt, fetch) if fetch else (pos, ref, alt)
+                if npos < start or npos + len(nref) > end:
+                    continue
+                out.append(Variant(chrom, npos, nref, nalt, gt=(int(a == allele), int(b == allele)),
+                                   source="germline", vid=rec.id or "."))
     return sorted(out)
