@@ -27,9 +27,11 @@ app.add_typer(model_app, name="model")
 
 
 def _mount_subcommands() -> None:
+    from .cli_publish import register
     from .cli_qc import app as qc_app
 
     app.add_typer(qc_app, name="qc")
+    register(catalog_app)  # catalog build | ls | get | cost
 
 
 _mount_subcommands()
@@ -65,6 +67,11 @@ def run(
     from .plan import plan_dataset
 
     spec_obj, base_dir = resolve_spec(spec)
+    if "://" in dest:  # a bucket: generate, QC and publish (only if QC passes)
+        from .cli_publish import run_to_url
+
+        typer.echo(run_to_url(spec, dest, workers, scheduler))
+        return
     if spec_obj.cohort is not None:
         _run_cohort(spec, spec_obj, base_dir, dest=dest, workers=workers, scheduler=scheduler,
                     overwrite=overwrite)
@@ -210,14 +217,10 @@ def catalog_validate() -> None:
 
 @catalog_app.command("plan")
 def catalog_plan() -> None:
-    """Estimate read pairs, output bytes and CPU time of every entry before running."""
-    from .catalog import entries
+    """Estimate CPU-hours, output bytes and cloud cost of every entry before running."""
+    from .cost import plan_rows, render_plan_table
 
-    table = Table("id", "priority", "est. pairs", "est. size")
-    for e in entries():
-        pairs, size = _estimate(e)
-        table.add_row(e.id, str(e.spec.priority), pairs, size)
-    out.print(table)
+    out.print(render_plan_table(plan_rows()))
 
 
 @model_app.command("learn")

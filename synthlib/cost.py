@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SynthError
+from .plan import BAM_BYTES_PER_PAIR, FASTQ_BYTES_PER_PAIR, PAIRS_PER_CPU_SECOND
 from .spec import DatasetSpec
 
 __all__ = [
@@ -71,11 +72,8 @@ QC_CPU_FRACTION = 0.5
 #: Merge, checksums and upload as a fraction of generation CPU.
 OVERHEAD_FRACTION = 0.15
 
-# Same constants as synthlib.plan.Plan.cost (measured on the demo); repeated for specs that
-# cannot be planned offline.
-_FASTQ_BYTES_PER_PAIR = 190
-_BAM_BYTES_PER_PAIR = 210
-_PAIRS_PER_CPU_SECOND = 60_000
+# Throughput and sizes: the planner's measured constants (one source of truth), also used for
+# specs that cannot be planned offline.
 
 
 def _territory_from_spec(spec: DatasetSpec) -> int:
@@ -115,9 +113,9 @@ def _sizes(spec: DatasetSpec, base_dir: Path | None) -> tuple[str, int, int, flo
             pass  # resources missing here: fall back to the spec's own numbers
     territory = _territory_from_spec(spec)
     pairs = int(round(spec.coverage * territory / (2 * spec.reads.length)))
-    per_pair = (_FASTQ_BYTES_PER_PAIR if spec.outputs.fastq else 0) + (
-        _BAM_BYTES_PER_PAIR if spec.outputs.bam else 0)
-    return "spec", pairs, pairs * per_pair, pairs / _PAIRS_PER_CPU_SECOND, territory
+    per_pair = (FASTQ_BYTES_PER_PAIR if spec.outputs.fastq else 0) + (
+        BAM_BYTES_PER_PAIR if spec.outputs.bam else 0)
+    return "spec", pairs, pairs * per_pair, pairs / PAIRS_PER_CPU_SECOND, territory
 
 
 def estimate(spec: DatasetSpec, *, base_dir: Path | None = None,

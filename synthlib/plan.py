@@ -93,9 +93,9 @@ class CostEstimate:
 # Measured on the demo (2x150, NovaSeq-binned model, BGZF zlib-ng level 2): compressed bytes per
 # read pair for the FASTQ pair and for the golden BAM, and generation throughput per CPU core.
 # Used only for estimates.
-_FASTQ_BYTES_PER_PAIR = 75
-_BAM_BYTES_PER_PAIR = 90
-_PAIRS_PER_CPU_SECOND = 60_000
+FASTQ_BYTES_PER_PAIR = 75
+BAM_BYTES_PER_PAIR = 90
+PAIRS_PER_CPU_SECOND = 60_000
 
 
 @dataclass
@@ -117,13 +117,13 @@ class Plan:
     def cost(self) -> CostEstimate:
         pairs = sum(self.pairs_for(u) for u in self.units)
         out = self.spec.outputs
-        per_pair = (_FASTQ_BYTES_PER_PAIR if out.fastq else 0) + (
-            _BAM_BYTES_PER_PAIR if out.bam else 0)
+        per_pair = (FASTQ_BYTES_PER_PAIR if out.fastq else 0) + (
+            BAM_BYTES_PER_PAIR if out.bam else 0)
         return CostEstimate(
             read_pairs=pairs,
             territory_bases=sum(u.territory_bases for u in self.units),
             output_bytes=pairs * per_pair,
-            cpu_seconds=pairs / _PAIRS_PER_CPU_SECOND,
+            cpu_seconds=pairs / PAIRS_PER_CPU_SECOND,
         )
 
     def spikes_in(self, contig: str, start: int, end: int) -> list[Variant]:
