@@ -12,7 +12,16 @@ from pathlib import Path
 from .errors import CatalogError, SynthError
 from .spec import DatasetSpec, load_spec
 
-__all__ = ["CatalogEntry", "catalog_dir", "entries", "get_entry", "resolve_spec", "validate_all"]
+__all__ = [
+    "CatalogEntry",
+    "catalog_dir",
+    "entries",
+    "get_entry",
+    "resolve_spec",
+    "validate_all",
+    "open_published",
+    "read_catalog",
+]
 
 
 def catalog_dir() -> Path:
@@ -81,3 +90,21 @@ def resolve_spec(ref: str) -> tuple[DatasetSpec, Path]:
         return load_spec(path), path.resolve().parent
     entry = get_entry(ref)
     return entry.spec, entry.path.parent
+
+
+def open_published(url: str, *, anonymous: bool = False):
+    """The catalog published at ``url`` (local folder or ``gs://bucket/prefix``).
+
+    Returns a :class:`synthlib.publish.PublishedCatalog`: ``.datasets``, ``.ls()`` and
+    ``.get(id, version=None, to=DIR)`` (downloads and verifies every checksum).
+    """
+    from .publish import open_published as _open
+
+    return _open(url, anonymous=anonymous)
+
+
+def read_catalog(url: str, *, anonymous: bool = False) -> dict:
+    """``catalog.json`` published at ``url``, as a dict."""
+    from .publish import read_catalog as _read
+
+    return _read(url, anonymous=anonymous)

@@ -98,3 +98,31 @@ def test_bad_option_value_is_a_usage_error(tmp_path):
     res = _run(["run", "demo", "--workers", "0", "--dest", str(tmp_path / "o")], tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "workers" in res.stderr and not (tmp_path / "o").exists()
+
+
+def test_run_to_a_bucket_publishes_after_qc(prefect_api, fake_gcs, tmp_path, monkeypatch):
+    """`synth run SPEC --dest gs://...` generates, QCs and publishes; then ls/get read it back."""
+    from synthlib.catalog import open_published
+
+    url, client = fake_gcs
+    spec = tmp_path / "tiny-bucket.yaml"
+    spec.write_text(
+        "id: tiny-bucket\nseed: 11\nreason: t\ncoverage: 12\nchunk_size: 50000\n"
+        "reference: {name: grch37-chr20-demo, regions: ['chr20:1,300,001-1,400,000']}\n"
+        "variants: {random: [{type: snv, count: 5}]}\n")
+    env = {"PREFECT_API_URL": prefect_api, "STORAGE_EMULATOR_HOST": client.api_endpoint,
+           "SYNTH_WORK_DIR": str(tmp_path / "work")}
+    dest = f"{url}/cli-test"
+    res = _run(["run", str(spec), "--dest", dest, "--workers", "1"], tmp_path, env=env)
+    assert res.returncode == 0, res.stderr
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", client.api_endpoint)
+    published = open_published(dest)
+    [entry] = [d for d in published.datasets if d["id"] == "tiny-bucket"]
+    assert entry["qc"]["verdict"] == "pass"
+    res = _run(["catalog", "ls", dest], tmp_path, env=env)
+    assert res.returncode == 0 and "tiny-bucket" in res.stdout
+    res = _run(["catalog", "get", dest, "tiny-bucket", "--to", str(tmp_path / "got")], tmp_path,
+               env=env)
+    assert res.returncode == 0, res.stderr
+    got = tmp_path / "got" / "tiny-bucket" / "1.0.0"
+    assert pysam.samtools.quickcheck(str(got / FILES["bam"])) == ""
