@@ -19,6 +19,7 @@ from prefect.futures import wait
 
 from synthlib.catalog import resolve_spec
 from synthlib.cohort.study import (
+    COHORT_FILES,
     CohortStudyPlan,
     RegionResult,
     finish_cohort,
@@ -29,7 +30,7 @@ from synthlib.cohort.study import (
 )
 from synthlib.generate import dataset_dir, stage_dir
 
-from .generate_dataset import _tick, promote_task
+from .generate_dataset import _tick, merge_task, promote_task, unit_task
 from .runtime import dask_task_runner, ensure_api
 
 __all__ = ["cohort_study", "run_cohort_study"]
@@ -58,6 +59,35 @@ def finish_task(
     plan: CohortStudyPlan, regions: list[RegionResult], staging: str
 ) -> tuple[list[str], dict]:
     return finish_cohort(plan, regions=regions, out_dir=Path(staging))
+
+
+def _sample_reads(plan: CohortStudyPlan, *, staging: Path, work: Path, futures: list
+                  ) -> list[str]:
+    """Reads for the chosen samples: each is an ordinary dataset (units as Dask tasks, then a
+    merge) whose background is its own column of the joint VCF, under ``samples/<id>/``."""
+    from synthlib.cohort.reads import extract_sample_vcf, read_sample_ids, sample_spec
+    from synthlib.plan import plan_dataset
+
+    ids = read_sample_ids(plan.spec, list(plan.samples))
+    plans = []
+    for index, sample in enumerate(ids):
+        gvcf = extract_sample_vcf(joint_vcf=staging / COHORT_FILES["vcf"], sample=sample,
+                                  out=work / f"{sample}.genotypes.vcf.gz")
+        sspec = sample_spec(plan.spec, sample=sample, index=index, genotypes_vcf=gvcf)
+        (work / sample).mkdir()
+        plans.append((sample, plan_dataset(sspec, base_dir=plan.base_dir)))
+    units = [unit_task.submit(sp, u, str(work / s)) for s, sp in plans for u in sp.units]
+    futures += units
+    for i, fut in enumerate(units):
+        fut.result()
+        _tick("sample reads", i + 1, len(units))
+    written = []
+    for sample, sp in plans:
+        out = staging / "samples" / sample
+        out.mkdir(parents=True)
+        names = merge_task(sp, str(work / sample), str(out))
+        written += [f"samples/{sample}/{name}" for name in names]
+    return written
 
 
 @flow(name="cohort-study", task_runner=dask_task_runner())
@@ -100,6 +130,7 @@ def cohort_study(
         regions = [m.result() for m in merges]
         _tick("merge", 1, 1)
         files, qc = finish_task(plan, regions, str(staging))
+        files += _sample_reads(plan, staging=staging, work=work, futures=futures)
     except BaseException:
         wait(futures)
         shutil.rmtree(staging, ignore_errors=True)  # nothing half written stays behind

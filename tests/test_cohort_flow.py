@@ -66,10 +66,11 @@ def test_layout_and_manifest(runs, manifest):
     assert plan["samples"] == spec.cohort.n_cases + spec.cohort.n_controls + 2 * spec.cohort.trios
     assert plan["units"] == len(spec.reference.regions) * math.ceil(
         plan["samples"] / spec.cohort.sample_block)
-    reads = plan["reads"]  # outputs.fastq/bam are on: planned and costed, not generated
-    assert reads["requested"] and not reads["generated"]
-    assert reads["per_sample"]["read_pairs"] > 0
-    assert reads["total"]["read_pairs"] == reads["per_sample"]["read_pairs"] * plan["samples"]
+    reads = plan["reads"]  # outputs.fastq/bam are on; reads_samples 0: planned and costed only
+    assert reads["requested"] and reads["samples_with_reads"] == 0
+    assert reads["per_sample"]["read_pairs"] > 0 and reads["total"]["read_pairs"] == 0
+    assert reads["all_samples"]["read_pairs"] == reads["per_sample"]["read_pairs"] * plan[
+        "samples"]
     qc = manifest["qc"]
     assert qc["verdict"] == "pass"
     assert qc["metrics"]["spike_carriers_in_vcf"] == qc["metrics"]["spikes_planned"] == plan[

@@ -118,6 +118,10 @@ class CohortSpec(_Strict):
     singleton always counts as rare). Spiked variants are private, so always rare."""
     sample_block: int = Field(default=250, ge=1, le=100_000)
     """Samples per work unit (the unit of parallelism with the region)."""
+    reads_samples: int | None = Field(default=0, ge=0)
+    """How many samples also get reads (FASTQ/BAM per ``outputs``, over the spec's assay, e.g.
+    the exome or a panel): cases and controls alternately, in table order; ``null`` for all,
+    0 for none (the joint truth VCF is always written)."""
 
     @field_validator("ancestry")
     @classmethod

@@ -74,7 +74,7 @@ class CohortStudyPlan:
     regions : regions in reference order (the joint VCF's order)
     units : regions x sample blocks, region-major; unit ``i`` writes ``u{i:06d}.pkl``
     n_spikes : damaging variants planned over all burden genes (all regions)
-    reads : the per-sample read plan and its cost (reads are planned, not generated)
+    reads : the per-sample read plan and its cost (reads for ``cohort.reads_samples`` samples)
     """
 
     spec: DatasetSpec
@@ -115,9 +115,11 @@ class RegionResult:
 
 def _read_plan(spec: DatasetSpec, base_dir: Path, n_samples: int) -> dict:
     out = spec.outputs
-    requested = out.fastq or out.bam
-    info: dict = {"requested": requested, "generated": False}
-    if not requested:
+    limit = spec.cohort.reads_samples if spec.cohort else 0
+    with_reads = 0 if not (out.fastq or out.bam) else (
+        n_samples if limit is None else min(limit, n_samples))
+    info: dict = {"requested": out.fastq or out.bam, "samples_with_reads": with_reads}
+    if not info["requested"]:
         return info
     # One sample's read plan is what every sample costs: same territory, depth and reads.
     from ..plan import plan_dataset
@@ -126,9 +128,10 @@ def _read_plan(spec: DatasetSpec, base_dir: Path, n_samples: int) -> dict:
     cost = plan_dataset(single, base_dir=base_dir).cost().to_dict()
     info.update(
         per_sample=cost,
-        total={k: v * n_samples for k, v in cost.items()},
-        note="per-sample FASTQ/BAM are planned and costed; generating them for every sample "
-        "is not implemented yet (the joint truth VCF is the dataset)",
+        total={k: v * with_reads for k, v in cost.items()},
+        all_samples={k: v * n_samples for k, v in cost.items()},
+        note="reads are generated for `samples_with_reads` samples (cohort.reads_samples) "
+        "under samples/<id>/; all_samples is the cost of reads for every sample",
     )
     return info
 
