@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .display import human_bytes
 from .errors import SynthError
 
 __all__ = ["app", "main"]
@@ -41,12 +42,6 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"
 
 
 @app.command()
@@ -78,7 +73,7 @@ def run(
         return
     cost = plan_dataset(spec_obj, base_dir=base_dir).cost()  # fail fast, before any cluster
     err.print(f"[bold]{spec_obj.id}[/] {spec_obj.version}: {cost.read_pairs:,} read pairs, "
-              f"~{_human_bytes(cost.output_bytes)}, ~{cost.cpu_seconds:.0f} CPU-s")
+              f"~{human_bytes(cost.output_bytes)}, ~{cost.cpu_seconds:.0f} CPU-s")
 
     from flows.generate_dataset import run_generate, set_progress_hook
 
@@ -186,7 +181,7 @@ def _estimate(entry) -> tuple[str, str]:
         cost = plan_dataset(entry.spec, base_dir=entry.path.parent).cost()
     except SynthError:
         return ("remote", "-")  # needs resources not on this machine
-    return (f"{cost.read_pairs:,}", _human_bytes(cost.output_bytes))
+    return (f"{cost.read_pairs:,}", human_bytes(cost.output_bytes))
 
 
 @catalog_app.command("show")

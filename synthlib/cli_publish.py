@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .display import human_bytes
+
 __all__ = ["app", "register", "catalog_build", "catalog_ls", "catalog_get", "catalog_cost",
            "run_to_url", "build_table"]
 
@@ -29,12 +31,6 @@ err = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True, help="Build, list and fetch published catalogs.")
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"
 
 
 def build_table(rows: list[dict]) -> Table:
@@ -89,8 +85,8 @@ def catalog_ls(
         return
     table = Table("id", "version", "QC", "files", "size", "title")
     for r in rows:
-        table.add_row(r["id"], r["version"], r["verdict"], str(r["files"]), _human(r["bytes"]),
-                      r["title"])
+        table.add_row(r["id"], r["version"], r["verdict"], str(r["files"]),
+                      human_bytes(r["bytes"]), r["title"])
     out.print(table)
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "run_unit",
     "merge_units",
     "write_manifest",
+    "write_manifest_for",
     "dataset_dir",
     "generate_local",
     "FILES",
@@ -254,9 +255,19 @@ def write_manifest(
 
     Times, paths and worker counts belong here (``run``), never in the data files.
     """
-    spec = plan.spec
+    return write_manifest_for(plan.spec, out_dir=out_dir, files=files, run=run, qc=qc,
+                              plan_summary={"units": len(plan.units), **plan.cost().to_dict()})
+
+
+def write_manifest_for(
+    spec: DatasetSpec, *, out_dir: Path, files: list[str], run: dict, plan_summary: dict,
+    qc: dict | None = None, kind: str | None = None,
+) -> Path:
+    """The manifest of any dataset kind (one individual, or ``kind="cohort"``), written
+    atomically; ``plan_summary`` says what was planned and what it was estimated to cost."""
     manifest = {
         "format": MANIFEST_FORMAT,
+        **({"kind": kind} if kind else {}),
         "id": spec.id,
         "version": spec.version,
         "title": spec.title,
@@ -265,14 +276,21 @@ def write_manifest(
         "spec": spec.model_dump(mode="json"),
         "software": software_versions(),
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "plan": {"units": len(plan.units), **plan.cost().to_dict()},
+        "plan": plan_summary,
         "run": run,
         "qc": qc or {"verdict": "not_run", "metrics": {}},
         "files": [{"path": f, **digest_file(Path(out_dir) / f)} for f in sorted(files)],
     }
     path = Path(out_dir) / "manifest.json"
-    _atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    _atomic_write(path, (json.dumps(manifest, indent=2, default=_json_scalar) + "\n").encode())
     return path
+
+
+def _json_scalar(value: object) -> object:
+    # Plans carry numpy scalars (counts, sizes); JSON takes their Python values.
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def dataset_dir(dest: Path, spec: DatasetSpec) -> Path:

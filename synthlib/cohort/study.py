@@ -16,21 +16,15 @@ so this module (which needs ``DatasetSpec``) is imported explicitly.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import SpecError
-from ..io.checksums import digest_file
-from ..spec import DatasetSpec, spec_hash
+from ..spec import DatasetSpec
 from .burden import run_burden_study
 from .genotypes import SOURCE_SPIKE, simulate_cohort_block
 from .joint_vcf import assemble_joint_vcf, merge_blocks, write_vcf_shard
@@ -261,37 +255,10 @@ def write_cohort_manifest(
     plan: CohortStudyPlan, *, out_dir: Path, files: list[str], run: dict, qc: dict
 ) -> Path:
     """Write ``manifest.json`` last (format ``synthlib.manifest/1``, as for single samples)."""
-    from ..generate import MANIFEST_FORMAT, software_versions
+    from ..generate import write_manifest_for
 
-    spec = plan.spec
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "kind": "cohort",
-        "id": spec.id,
-        "version": spec.version,
-        "title": spec.title,
-        "spec_hash": spec_hash(spec),
-        "seed": spec.seed,
-        "spec": spec.model_dump(mode="json"),
-        "software": software_versions(),
-        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "plan": plan.to_dict(),
-        "run": run,
-        "qc": qc,
-        "files": [{"path": f, **digest_file(Path(out_dir) / f)} for f in sorted(files)],
-    }
-    path = Path(out_dir) / "manifest.json"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(manifest, indent=2, default=_json_default) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+    return write_manifest_for(plan.spec, out_dir=out_dir, files=files, run=run, qc=qc,
+                              plan_summary=plan.to_dict(), kind="cohort")
 
 
 def generate_cohort_local(
