@@ -36,12 +36,20 @@ def _frame(title: str, xlabel: str, ylabel: str) -> list[str]:
     ]
 
 
+def _short(v: float) -> str:
+    # Tick labels must fit the 40 px margin: 71k, 1.2M rather than 7.1e+04.
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
 def _ticks(lo: float, hi: float, axis: str, scale) -> list[str]:
     out = []
     for k in range(5):
         v = lo + (hi - lo) * k / 4
         p = scale(v)
-        label = f"{v:.3g}"
+        label = _short(v)
         if axis == "x":
             out.append(f'<text x="{p:.1f}" y="{_H + 12}" text-anchor="middle">{label}</text>')
         else:
