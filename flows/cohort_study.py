@@ -31,7 +31,7 @@ from synthlib.cohort.study import (
 from synthlib.generate import dataset_dir, stage_dir
 
 from .generate_dataset import _tick, merge_task, promote_task, unit_task
-from .runtime import dask_task_runner, ensure_api
+from .runtime import dask_task_runner, run_on_dask
 
 __all__ = ["cohort_study", "run_cohort_study"]
 
@@ -157,10 +157,6 @@ def run_cohort_study(
     overwrite: bool = False,
 ) -> Path:
     """Run the flow on a LocalCluster of ``workers`` processes, or on the scheduler at
-    ``address``; make sure one Prefect API serves the flow and its workers."""
-    ensure_api()
-    runner = dask_task_runner(workers=workers, address=address)
-    result = cohort_study.with_options(task_runner=runner)(
-        spec=spec, dest=dest, workers=workers, overwrite=overwrite
-    )
-    return Path(result)
+    ``address`` (see :func:`flows.runtime.run_on_dask`)."""
+    return Path(run_on_dask(cohort_study, workers=workers, address=address, spec=spec,
+                            dest=dest, overwrite=overwrite))

@@ -24,7 +24,7 @@ from synthlib.generate import (
 )
 from synthlib.plan import Plan, WorkUnit, plan_dataset
 
-from .runtime import dask_task_runner, ensure_api
+from .runtime import dask_task_runner, run_on_dask
 
 __all__ = ["generate_dataset", "run_generate", "set_progress_hook"]
 
@@ -130,9 +130,6 @@ def run_generate(
     overwrite: bool = False, qc: bool = True,
 ) -> Path:
     """Run the flow on a LocalCluster of ``workers`` processes, or on the scheduler at
-    ``address``; make sure one Prefect API serves the flow and its workers."""
-    ensure_api()
-    runner = dask_task_runner(workers=workers, address=address)
-    result = generate_dataset.with_options(task_runner=runner)(
-        spec=spec, dest=dest, overwrite=overwrite, workers=workers, qc=qc)
-    return Path(result)
+    ``address`` (see :func:`flows.runtime.run_on_dask`)."""
+    return Path(run_on_dask(generate_dataset, workers=workers, address=address, spec=spec,
+                            dest=dest, overwrite=overwrite, qc=qc))

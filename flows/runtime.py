@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["prepare_environment", "ensure_api", "dask_task_runner"]
+__all__ = ["prepare_environment", "ensure_api", "dask_task_runner", "run_on_dask"]
 
 _DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -62,3 +62,11 @@ def dask_task_runner(*, workers: int = 2, address: str | None = None):
             "silence_logs": 40,
         },
     )
+
+
+def run_on_dask(flow, *, workers: int = 2, address: str | None = None, **params):
+    """Run ``flow(workers=workers, **params)`` on a LocalCluster of ``workers`` processes, or on
+    the scheduler at ``address``, with one Prefect API serving the flow and its workers."""
+    ensure_api()
+    runner = dask_task_runner(workers=workers, address=address)
+    return flow.with_options(task_runner=runner)(workers=workers, **params)
