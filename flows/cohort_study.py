@@ -8,8 +8,6 @@ folder to ``<dest>/<id>/<version>/`` in one rename.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from synthlib.cohort.study import (
     run_block,
     write_cohort_manifest,
 )
-from synthlib.generate import dataset_dir, stage_dir
+from synthlib.generate import dataset_dir, staged
 
 from .generate_dataset import _tick, merge_task, promote_task, unit_task
 from .runtime import dask_task_runner, run_on_dask
@@ -110,41 +108,36 @@ def cohort_study(
     t0 = time.perf_counter()
     plan = cohort_plan_task(spec)
     final = dataset_dir(Path(dest), plan.spec)
-    staging = stage_dir(final)
-    work = staging / ".work"
-    work.mkdir()
     futures: list = []
-    try:
-        blocks = [block_task.submit(plan, i, str(work)) for i in range(len(plan.units))]
-        futures += blocks
-        # Each region merges once its own blocks are done, while other regions still run.
-        merges = [
-            region_task.submit(plan, k, str(work), wait_for=[blocks[i] for i in plan.units_of(k)])
-            for k in range(len(plan.regions))
-        ]
-        futures += merges
-        unit_seconds = 0.0
-        for i, fut in enumerate(blocks):
-            unit_seconds += fut.result()
-            _tick("units", i + 1, len(blocks))
-        regions = [m.result() for m in merges]
-        _tick("merge", 1, 1)
-        files, qc = finish_task(plan, regions, str(staging))
-        files += _sample_reads(plan, staging=staging, work=work, futures=futures)
-    except BaseException:
-        wait(futures)
-        shutil.rmtree(staging, ignore_errors=True)  # nothing half written stays behind
-        raise
-    # SYNTH_KEEP_WORK=1 keeps the blocks and shards, to compare runs when debugging.
-    if not os.environ.get("SYNTH_KEEP_WORK"):
-        shutil.rmtree(work)
-    run = {
-        "executor": "prefect+dask",
-        "workers": workers,
-        "seconds": round(time.perf_counter() - t0, 2),
-        "unit_seconds": round(unit_seconds, 2),
-    }
-    write_cohort_manifest(plan, out_dir=staging, files=files, run=run, qc=qc)
+    with staged(final) as (staging, work):
+        try:
+            blocks = [block_task.submit(plan, i, str(work)) for i in range(len(plan.units))]
+            futures += blocks
+            # Each region merges once its own blocks are done, while other regions still run.
+            merges = [
+                region_task.submit(plan, k, str(work),
+                                   wait_for=[blocks[i] for i in plan.units_of(k)])
+                for k in range(len(plan.regions))
+            ]
+            futures += merges
+            unit_seconds = 0.0
+            for i, fut in enumerate(blocks):
+                unit_seconds += fut.result()
+                _tick("units", i + 1, len(blocks))
+            regions = [m.result() for m in merges]
+            _tick("merge", 1, 1)
+            files, qc = finish_task(plan, regions, str(staging))
+            files += _sample_reads(plan, staging=staging, work=work, futures=futures)
+        except BaseException:
+            wait(futures)  # let running tasks finish before their folder is removed
+            raise
+        run = {
+            "executor": "prefect+dask",
+            "workers": workers,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "unit_seconds": round(unit_seconds, 2),
+        }
+        write_cohort_manifest(plan, out_dir=staging, files=files, run=run, qc=qc)
     return promote_task(str(staging), str(final), overwrite)
 
 

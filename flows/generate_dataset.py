@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +17,7 @@ from synthlib.generate import (
     merge_units,
     promote,
     run_unit,
-    stage_dir,
+    staged,
     write_manifest,
 )
 from synthlib.plan import Plan, WorkUnit, plan_dataset
@@ -88,40 +86,31 @@ def generate_dataset(
     t0 = time.perf_counter()
     plan = plan_task(spec)
     final = dataset_dir(Path(dest), plan.spec)
-    staging = stage_dir(final)
-    work = staging / ".work"
-    work.mkdir()
-    try:
-        futures = [unit_task.submit(plan, u, str(work)) for u in plan.units]
-        results: list[UnitResult] = []
-        for i, fut in enumerate(futures):
-            results.append(fut.result())
-            _tick("units", i + 1, len(futures))
+    futures: list = []
+    with staged(final) as (staging, work):
+        try:
+            futures += [unit_task.submit(plan, u, str(work)) for u in plan.units]
+            results: list[UnitResult] = []
+            for i, fut in enumerate(futures):
+                results.append(fut.result())
+                _tick("units", i + 1, len(futures))
+        except BaseException:
+            wait(futures)  # let running units finish before their folder is removed
+            raise
         files = merge_task(plan, str(work), str(staging))
         _tick("merge", 1, 1)
-    except BaseException:
-        wait(futures)
-        shutil.rmtree(staging, ignore_errors=True)  # nothing half written stays behind
-        raise
-    # SYNTH_KEEP_WORK=1 keeps the shards, to compare runs shard by shard when debugging.
-    if not os.environ.get("SYNTH_KEEP_WORK"):
-        shutil.rmtree(work)
-    run = {"executor": "prefect+dask", "workers": workers,
-           "seconds": round(time.perf_counter() - t0, 2),
-           "pairs": sum(r.pairs for r in results),
-           "unit_seconds": round(sum(r.seconds for r in results), 2)}
-    write_manifest(plan, out_dir=staging, files=files, run=run)
-    if qc:
-        from .qc_dataset import qc_task
+        run = {"executor": "prefect+dask", "workers": workers,
+               "seconds": round(time.perf_counter() - t0, 2),
+               "pairs": sum(r.pairs for r in results),
+               "unit_seconds": round(sum(r.seconds for r in results), 2)}
+        write_manifest(plan, out_dir=staging, files=files, run=run)
+        if qc:
+            from .qc_dataset import qc_task
 
-        try:
             verdict = qc_task.submit(str(staging), base_dir=str(plan.base_dir)).result()
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _tick("qc", 1, 1)
-        if verdict["verdict"] != "pass":
-            _tick("qc failed", 1, 1)
+            _tick("qc", 1, 1)
+            if verdict["verdict"] != "pass":
+                _tick("qc failed", 1, 1)
     return promote_task(str(staging), str(final), overwrite)
 
 

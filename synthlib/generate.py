@@ -16,6 +16,7 @@ Shard files of unit ``uNNNNNN`` in the work folder:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -23,6 +24,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +51,7 @@ __all__ = [
     "write_manifest",
     "write_manifest_for",
     "dataset_dir",
+    "staged",
     "generate_local",
     "FILES",
     "SV_BED",
@@ -306,6 +309,26 @@ def stage_dir(final: Path) -> Path:
     return staging
 
 
+@contextlib.contextmanager
+def staged(final: Path) -> Iterator[tuple[Path, Path]]:
+    """A staging folder for ``final`` with a ``.work`` folder inside: ``(staging, work)``.
+
+    If the body raises, the whole staging folder goes (nothing half written stays behind);
+    if it succeeds, only ``.work`` goes (``SYNTH_KEEP_WORK=1`` keeps it, to compare runs
+    shard by shard), and the caller promotes ``staging`` onto ``final``.
+    """
+    staging = stage_dir(final)
+    work = staging / ".work"
+    work.mkdir()
+    try:
+        yield staging, work
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if not os.environ.get("SYNTH_KEEP_WORK"):
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def promote(staging: Path, final: Path, *, overwrite: bool) -> None:
     """Move a finished staging folder into place (the dataset appears all at once)."""
     if final.exists():
@@ -325,20 +348,14 @@ def promote(staging: Path, final: Path, *, overwrite: bool) -> None:
 def generate_local(plan: Plan, *, dest: Path, overwrite: bool = False) -> Path:
     """Generate a dataset serially in this process (no Prefect, no Dask): for tests and tools."""
     final = dataset_dir(dest, plan.spec)
-    staging = stage_dir(final)
-    work = staging / ".work"
-    work.mkdir()
     t0 = time.perf_counter()
-    try:
+    with staged(final) as (staging, work):
         model = load_model(plan)
         results = [run_unit(plan, u, workdir=work, model=model) for u in plan.units]
         files = merge_units(plan, workdir=work, out_dir=staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # nothing half written stays behind
-        raise
-    shutil.rmtree(work)
-    run = {"executor": "local", "workers": 1, "seconds": round(time.perf_counter() - t0, 2),
-           "pairs": sum(r.pairs for r in results)}
-    write_manifest(plan, out_dir=staging, files=files, run=run)
+        run = {"executor": "local", "workers": 1,
+               "seconds": round(time.perf_counter() - t0, 2),
+               "pairs": sum(r.pairs for r in results)}
+        write_manifest(plan, out_dir=staging, files=files, run=run)
     promote(staging, final, overwrite=overwrite)
     return final

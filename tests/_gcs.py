@@ -23,14 +23,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from _servers import free_port, wait_http_ok
 
 __all__ = [
     "gcs_emulator",
@@ -42,13 +40,6 @@ __all__ = [
 
 _HOST = "127.0.0.1"
 _START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
-        return sock.getsockname()[1]
 
 
 def fake_gcs_binary() -> Path | None:
@@ -66,21 +57,6 @@ def fake_gcs_binary() -> Path | None:
 def fake_gcs_available() -> bool:
     """True when fake-gcs-server can be started on this machine."""
     return fake_gcs_binary() is not None
-
-
-def _wait_healthy(proc: subprocess.Popen, url: str, name: str) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with status {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"{url}/storage/v1/b?project=test", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{name} was not healthy within {_START_TIMEOUT_S:.0f} s at {url}")
 
 
 @contextlib.contextmanager
@@ -104,7 +80,8 @@ def _running(cmd: list[str], name: str, port: int, bucket: str) -> Iterator[tupl
     url = f"http://{_HOST}:{port}"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_healthy(proc, url, name)
+        wait_http_ok(proc, f"{url}/storage/v1/b?project=test", name=name,
+                     timeout=_START_TIMEOUT_S)
         with _emulator_env(url):
             client = storage.Client(project="test", credentials=AnonymousCredentials())
             client.create_bucket(bucket)

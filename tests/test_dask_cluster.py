@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _gcs import free_port
+from _servers import free_port
 
 from synthlib.generate import FILES
 from synthlib.io.checksums import digest_file

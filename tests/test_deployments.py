@@ -11,12 +11,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import yaml
-from _gcs import free_port
+from _servers import free_port, wait_http_ok
 
 REPO = Path(__file__).resolve().parent.parent
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -47,21 +46,6 @@ def _env(home: Path, api: str) -> dict[str, str]:
         "PYTHONPATH": str(REPO),
     })
     return env
-
-
-def _wait_healthy(proc: subprocess.Popen, api: str, timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{api}/health", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("prefect server not healthy in time")
 
 
 def _cli(env: dict, *args: str, timeout: float = 60) -> str:
@@ -106,7 +90,7 @@ def test_deploy_and_run_generate_dataset_through_a_worker(tmp_path):
         [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_healthy(server, api)
+        wait_http_ok(server, f"{api}/health", name="prefect server", timeout=45.0)
         _cli(env, "work-pool", "create", "synth", "--type", "process")
         _cli(env, "--no-prompt", "deploy", "--all", "--prefect-file",
              str(REPO / "deployments" / "prefect.yaml"), timeout=90)

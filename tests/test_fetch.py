@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pysam
 import pytest
+from _servers import free_port
 
 from synthlib import resources
 from synthlib.errors import ReferenceDataError
@@ -209,12 +210,6 @@ def test_bad_requests_are_refused_before_any_io(
     assert not cache.exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_gs_url_through_the_storage_emulator(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -222,7 +217,7 @@ def test_gs_url_through_the_storage_emulator(
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    port = _free_port()
+    port = free_port()
     srv = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket="public")
     srv.start()
     try:

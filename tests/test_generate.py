@@ -200,3 +200,19 @@ def test_many_small_units_stay_sorted_and_complete(tmp_path, chunk):
             names[read.query_name] = names.get(read.query_name, 0) + 1
     assert set(names.values()) == {2}
     assert len(names) == plan.cost().read_pairs
+
+
+def test_staged_leaves_nothing_on_failure_and_no_work_on_success(tmp_path, monkeypatch):
+    from synthlib.generate import staged
+
+    monkeypatch.delenv("SYNTH_KEEP_WORK", raising=False)
+    final = tmp_path / "ds" / "1.0.0"
+    with pytest.raises(RuntimeError), staged(final) as (staging, work):
+        (work / "shard").write_bytes(b"x")
+        (staging / "half.bam").write_bytes(b"y")
+        raise RuntimeError("unit failed")
+    assert list((tmp_path / "ds").iterdir()) == []
+    with staged(final) as (staging, work):
+        (work / "shard").write_bytes(b"x")
+        (staging / "done.bam").write_bytes(b"y")
+    assert staging.exists() and not work.exists() and not final.exists()

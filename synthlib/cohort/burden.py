@@ -333,16 +333,7 @@ def run_burden_study(
         rows.append((gene, a, b, int(cases.size), int(controls.size), odds, p, int(sel.sum())))
     df = pd.DataFrame(
         rows,
-        columns=[
-            "gene",
-            "carriers_cases",
-            "carriers_controls",
-            "n_cases",
-            "n_controls",
-            "odds_ratio",
-            "p_value",
-            "n_variants",
-        ],
+        columns=[c for c in BURDEN_COLUMNS if c not in ("p_adjusted", "q_value")],
     )
     tested = (df["carriers_cases"] + df["carriers_controls"]) > 0
     n_tested = int(tested.sum())

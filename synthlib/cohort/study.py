@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,23 +264,17 @@ def generate_cohort_local(
     plan: CohortStudyPlan, *, dest: Path, overwrite: bool = False
 ) -> Path:
     """Generate a cohort dataset serially in this process (no Prefect, no Dask)."""
-    from ..generate import dataset_dir, promote, stage_dir
+    from ..generate import dataset_dir, promote, staged
 
     final = dataset_dir(dest, plan.spec)
-    staging = stage_dir(final)
-    work = staging / ".work"
-    work.mkdir()
     t0 = time.perf_counter()
-    try:
+    with staged(final) as (staging, work):
         for i in range(len(plan.units)):
             run_block(plan, i, workdir=work)
         regions = [merge_region(plan, k, workdir=work) for k in range(len(plan.regions))]
         files, qc = finish_cohort(plan, regions=regions, out_dir=staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # nothing half written stays behind
-        raise
-    shutil.rmtree(work)
-    run = {"executor": "local", "workers": 1, "seconds": round(time.perf_counter() - t0, 2)}
-    write_cohort_manifest(plan, out_dir=staging, files=files, run=run, qc=qc)
+        run = {"executor": "local", "workers": 1,
+               "seconds": round(time.perf_counter() - t0, 2)}
+        write_cohort_manifest(plan, out_dir=staging, files=files, run=run, qc=qc)
     promote(staging, final, overwrite=overwrite)
     return final
