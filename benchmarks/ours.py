@@ -166,7 +166,8 @@ def _flow(args) -> dict:
         load0 = os.getloadavg()[0]
         t2 = time.perf_counter()
         final = run_generate(str(args.spec), dest=str(dest), workers=args.workers,
-                             address=cluster.scheduler_address, overwrite=True)
+                             address=cluster.scheduler_address, overwrite=True,
+                             qc=False)
         wall = time.perf_counter() - t2
         usage = list(client.run(_worker_usage).values())
     manifest = json.loads((Path(final) / "manifest.json").read_text())

@@ -13,12 +13,14 @@ from prefect.futures import wait
 from synthlib.catalog import resolve_spec
 from synthlib.generate import (
     UnitResult,
+    companion_files,
+    companions,
     dataset_dir,
     merge_units,
     promote,
     run_unit,
     staged,
-    write_manifest,
+    write_pair_manifest,
 )
 from synthlib.plan import Plan, WorkUnit, plan_dataset
 
@@ -56,6 +58,12 @@ def merge_task(plan: Plan, workdir: str, staging: str) -> list[str]:
     return merge_units(plan, workdir=Path(workdir), out_dir=Path(staging))
 
 
+@task(cache_policy=NO_CACHE)
+def companion_task(name: str, sub: Plan, staging: str, work: str, workers: int) -> list[str]:
+    run = {"executor": "prefect+dask", "workers": workers}
+    return companion_files(name, sub, staging=Path(staging), work=Path(work), run=run)
+
+
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def promote_task(staging: str, final: str, overwrite: bool) -> str:
     promote(Path(staging), Path(final), overwrite=overwrite)
@@ -87,23 +95,31 @@ def generate_dataset(
     plan = plan_task(spec)
     final = dataset_dir(Path(dest), plan.spec)
     futures: list = []
+    subs = companions(plan)  # a tumor's matched normal, generated beside it
     with staged(final) as (staging, work):
+        jobs = [("", plan, u) for u in plan.units]
+        jobs += [(name, sub, u) for name, sub in subs.items() for u in sub.units]
+        for name in subs:
+            (work / name).mkdir()
         try:
-            futures += [unit_task.submit(plan, u, str(work)) for u in plan.units]
-            results: list[UnitResult] = []
-            for i, fut in enumerate(futures):
-                results.append(fut.result())
+            futures += [unit_task.submit(p, u, str(work / name)) for name, p, u in jobs]
+            results: dict[str, list[UnitResult]] = {}
+            for i, ((name, _, _), fut) in enumerate(zip(jobs, futures, strict=True)):
+                results.setdefault(name, []).append(fut.result())
                 _tick("units", i + 1, len(futures))
         except BaseException:
             wait(futures)  # let running units finish before their folder is removed
             raise
-        files = merge_task(plan, str(work), str(staging))
+        merges = {"": merge_task.submit(plan, str(work), str(staging))}
+        merges |= {name: companion_task.submit(name, sub, str(staging), str(work), workers)
+                   for name, sub in subs.items()}
+        files = [f for m in merges.values() for f in m.result()]
         _tick("merge", 1, 1)
         run = {"executor": "prefect+dask", "workers": workers,
                "seconds": round(time.perf_counter() - t0, 2),
-               "pairs": sum(r.pairs for r in results),
-               "unit_seconds": round(sum(r.seconds for r in results), 2)}
-        write_manifest(plan, out_dir=staging, files=files, run=run)
+               "pairs": sum(r.pairs for r in results[""]),
+               "unit_seconds": round(sum(r.seconds for r in results[""]), 2)}
+        write_pair_manifest(plan, subs, out_dir=staging, files=files, run=run)
         if qc:
             from .qc_dataset import qc_task
 

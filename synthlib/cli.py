@@ -71,9 +71,14 @@ def run(
         _run_cohort(spec, spec_obj, base_dir, dest=dest, workers=workers, scheduler=scheduler,
                     overwrite=overwrite)
         return
-    cost = plan_dataset(spec_obj, base_dir=base_dir).cost()  # fail fast, before any cluster
-    err.print(f"[bold]{spec_obj.id}[/] {spec_obj.version}: {cost.read_pairs:,} read pairs, "
-              f"~{human_bytes(cost.output_bytes)}, ~{cost.cpu_seconds:.0f} CPU-s")
+    from .generate import companions
+
+    plan = plan_dataset(spec_obj, base_dir=base_dir)  # fail fast, before any cluster
+    costs = [plan.cost()] + [sub.cost() for sub in companions(plan).values()]
+    pairs, size = sum(c.read_pairs for c in costs), sum(c.output_bytes for c in costs)
+    extra = " (with its matched normal)" if len(costs) > 1 else ""
+    err.print(f"[bold]{spec_obj.id}[/] {spec_obj.version}: {pairs:,} read pairs{extra}, "
+              f"~{human_bytes(size)}, ~{sum(c.cpu_seconds for c in costs):.0f} CPU-s")
 
     from flows.generate_dataset import run_generate, set_progress_hook
 
@@ -114,7 +119,8 @@ def _run_cohort(spec: str, spec_obj, base_dir: Path, *, dest: str, workers: int,
     folder = run_cohort_study(spec, dest=dest, workers=workers, address=scheduler,
                               overwrite=overwrite)
     verdict = json.loads((folder / "manifest.json").read_text())["qc"]["verdict"]
-    err.print(f"QC: {verdict}; study: {folder / 'study' / 'burden.tsv'}")
+    study = folder / "study" / "burden.tsv"
+    err.print(f"QC: {verdict}" + (f"; study: {study}" if study.exists() else ""))
     typer.echo(str(folder))
     if verdict != "pass":
         raise typer.Exit(1)
@@ -122,18 +128,26 @@ def _run_cohort(spec: str, spec_obj, base_dir: Path, *, dest: str, workers: int,
 
 @app.command()
 def spike(
-    bam: Annotated[Path, typer.Option(help="Coordinate-sorted, indexed BAM of real reads.")],
-    reference: Annotated[Path, typer.Option(help="FASTA the BAM was aligned to.")],
-    variants: Annotated[Path, typer.Option(help="VCF of SNVs/MNVs/indels (VAF or GT per record).")],
-    out: Annotated[Path, typer.Option(help="Output BAM (indexed; written atomically).")],
+    bam: Annotated[str, typer.Option(
+        help="Coordinate-sorted BAM or CRAM of real reads: a path or an https://, http://, "
+             "gs:// or file:// URL.")],
+    reference: Annotated[str, typer.Option(help="FASTA the reads are aligned to (path or URL).")],
+    variants: Annotated[Path, typer.Option(
+        help="VCF: SNVs/MNVs/indels (VAF or GT) and SVs (<DEL>, <DUP>, <INV>, <INS>, <CNV> "
+             "with END/SVLEN, CN for CNVs).")],
+    out: Annotated[Path, typer.Option(
+        help="Output .bam (spliced, indexed) or .cram (re-encoded, indexed); atomic.")],
     seed: Annotated[int, typer.Option(help="Seed of the per-variant read choices.")] = 0,
     truth_out: Annotated[Path | None, typer.Option(
         help="Truth VCF of what was achieved (default: OUT with .truth.vcf.gz).")] = None,
     min_mapq: Annotated[int, typer.Option(min=0, help="Reads below this MAPQ are left alone.")] = 0,
 ) -> None:
-    """Spike variants into an existing BAM at the requested allele fractions."""
+    """Spike variants into an existing BAM/CRAM at the requested allele fractions."""
     from .spike import spike_bam
 
+    if truth_out is None:
+        name = out.name.removesuffix(".bam").removesuffix(".cram")
+        truth_out = out.with_name(name + ".truth.vcf.gz")
     res = spike_bam(bam=bam, reference=reference, variants=variants, out=out, seed=seed,
                     truth_out=truth_out, min_mapq=min_mapq)
     summary = res.to_dict()
@@ -142,46 +156,66 @@ def spike(
         table.add_row(f"{v['chrom']}:{v['pos']} {v['ref']}>{v['alt']}",
                       f"{v['requested_vaf']:.3f}", f"{v['realized_vaf']:.3f}", str(v["depth"]),
                       str(v["alt_reads"]))
-    err.print(table)
+    if summary["variants"]:
+        err.print(table)
+    if summary["svs"]:
+        sv_table = Table("SV", "VAF/CN", "depth before", "depth after", "expected ratio",
+                         "split reads", "discordant pairs")
+        for v in summary["svs"]:
+            sv_table.add_row(
+                f"{v['chrom']}:{v['pos']}-{v['end']} {v['svtype']}",
+                f"{v['requested_vaf']:.2f}" + (f" CN={v['cn']}" if v["cn"] is not None else ""),
+                f"{v['depth_before']:.1f}", f"{v['depth_after']:.1f}",
+                f"{v['expected_ratio']:.2f}", str(v["split_reads"]), str(v["discordant_pairs"]))
+        err.print(sv_table)
     typer.echo(str(summary["out"]))
 
 
 @catalog_app.command("list")
 def catalog_list() -> None:
-    """Entries sorted by priority, with assay, coverage and estimated size."""
+    """Entries sorted by priority, with assay, coverage, estimated size and compute cost
+    (``~``: estimated from the spec alone, as full-scale references are not on this machine;
+    ``synth catalog cost`` breaks the cost down)."""
     from .catalog import entries
 
     table = Table()
-    for col in ("id", "priority", "assay", "coverage", "reads", "est. pairs", "est. size"):
+    for col in ("id", "priority", "assay", "coverage", "reads", "est. pairs", "est. size",
+                "est. cost"):
         table.add_column(col, no_wrap=True)
     table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=60)
     for e in entries():
         s = e.spec
         est = _estimate(e)
         table.add_row(s.id, str(s.priority), s.assay.type, f"{s.coverage:g}x",
-                      f"2x{s.reads.length}", est[0], est[1], s.title)
+                      f"2x{s.reads.length}", *est, s.title)
     out.print(table)
 
 
-def _estimate(entry) -> tuple[str, str]:
-    from .plan import plan_dataset
-    from .resources import is_remote_reference
+def _estimate(entry) -> tuple[str, str, str]:
+    """(read pairs, output size, compute cost) of an entry, planned or estimated offline."""
+    from .cost import OVERHEAD_FRACTION, PRICES, QC_CPU_FRACTION, estimate
 
-    if is_remote_reference(entry.spec.reference.name):
-        return ("remote", "-")  # full-scale: planning would download the reference
     if entry.spec.cohort is not None:
-        from .cohort.study import plan_cohort_study
+        from .cohort.cost import cohort_estimate
 
         try:
-            s = plan_cohort_study(entry.spec, base_dir=entry.path.parent).to_dict()
+            c = cohort_estimate(entry.spec, base_dir=entry.path.parent)
         except SynthError:
-            return ("remote", "-")
-        return (f"{s.get('samples', '?')} samples", "genotypes")
+            return ("remote", "-", "-")
+        hours = c["cpu_seconds"] * (1 + QC_CPU_FRACTION + OVERHEAD_FRACTION) / 3600
+        return (f"{c['read_pairs']:,} ({c['samples_with_reads']}/{c['samples']} smp)",
+                human_bytes(c["output_bytes"]), _usd(hours, hours * PRICES.vcpu_hour))
     try:
-        cost = plan_dataset(entry.spec, base_dir=entry.path.parent).cost()
+        c = estimate(entry.spec, base_dir=entry.path.parent)
     except SynthError:
-        return ("remote", "-")  # needs resources not on this machine
-    return (f"{cost.read_pairs:,}", human_bytes(cost.output_bytes))
+        return ("remote", "-", "-")  # needs resources whose size is not known offline
+    approx = "~" if c["source"] == "spec" else ""
+    return (f"{approx}{c['read_pairs']:,}", approx + human_bytes(c["output_bytes"]),
+            _usd(c["cpu_hours"], c["usd_compute"]))
+
+
+def _usd(cpu_hours: float, usd: float) -> str:
+    return f"{cpu_hours:,.2f} CPU-h ${usd:,.2f}" if cpu_hours >= 0.01 else f"<0.01 CPU-h ${usd:.2f}"
 
 
 @catalog_app.command("show")

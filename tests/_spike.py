@@ -81,3 +81,35 @@ def binom_bounds(n: int, p: float, alpha: float = 1e-3) -> tuple[int, int]:
             hi = k
             break
     return lo, hi
+
+
+def write_sv_vcf(path: Path, contigs: dict[str, int], rows: list[tuple]) -> Path:
+    """Write SV rows ``(chrom, pos, ref, alt, info)`` with the SV INFO fields declared."""
+    lines = ["##fileformat=VCFv4.2"]
+    lines += [f"##contig=<ID={c},length={n}>" for c, n in contigs.items()]
+    lines += [
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
+        '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="SV type">',
+        '##INFO=<ID=SVLEN,Number=1,Type=Integer,Description="SV length">',
+        '##INFO=<ID=CN,Number=1,Type=Integer,Description="Copy number">',
+        '##INFO=<ID=VAF,Number=1,Type=Float,Description="Requested VAF">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
+    for chrom, pos, ref, alt, info in rows:
+        lines.append(f"{chrom}\t{pos}\t.\t{ref}\t{alt}\t.\tPASS\t{info}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def raw_records(path: Path) -> list[bytes]:
+    """Every record of a BAM as its raw uncompressed bytes, in file order."""
+    from synthlib.spike.splice import read_uncompressed, skip_header, split_records
+
+    data = read_uncompressed(path)
+    return split_records(data[skip_header(data):])
+
+
+def record_name(raw: bytes) -> str:
+    """Read name of a raw BAM record (with its 4-byte length prefix)."""
+    l_name = raw[4 + 8]
+    return raw[4 + 32: 4 + 32 + l_name - 1].decode()

@@ -108,3 +108,28 @@ def test_vaf_limits():
     with pytest.raises(SpecError, match="somatic"):
         parse_spec(base_spec("x", variants={"random": [{"type": "snv", "count": 1,
                                                         "vaf": 0.1}]}))
+
+
+def test_matched_normal_is_generated_beside_the_tumor(tumor):
+    import json
+
+    normal = tumor / "normal"
+    top = json.loads((tumor / "manifest.json").read_text())
+    listed = {f["path"] for f in top["files"]}
+    assert {"normal/golden.bam", "normal/truth.vcf.gz", "normal/reads_R1.fastq.gz",
+            "normal/manifest.json"} <= listed
+    assert top["plan"]["normal"]["id"] == "som-test-normal"
+    sub = json.loads((normal / "manifest.json").read_text())
+    assert sub["spec"]["somatic"] is None and sub["spec"]["coverage"] == 100
+    # Same germline and germline-like spikes; none of the somatic variants.
+    key = lambda r: (r.chrom, r.pos, r.ref, r.alts)  # noqa: E731
+    t_recs, n_recs = _records(tumor), _records(normal)
+    assert {key(r) for r in t_recs if r.info["SRC"] != "somatic"} == {key(r) for r in n_recs}
+    assert all(r.info["SRC"] != "somatic" for r in n_recs)
+    # Depth at the spec's normal coverage: 100x over 30 kb of 2x150 pairs (+-4 sigma).
+    with pysam.AlignmentFile(str(normal / "golden.bam")) as bam:
+        assert bam.header.to_dict()["RG"][0]["SM"] == "som-test-normal"
+        pairs = sum(1 for r in bam if r.is_read1 and not r.is_secondary
+                    and not r.is_supplementary)
+    expected = 100 * 30_000 / 300
+    assert abs(pairs - expected) < 4 * np.sqrt(expected) + 0.02 * expected

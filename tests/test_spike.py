@@ -235,7 +235,7 @@ def test_chr20_phased_indels_keep_mates_consistent(tmp_path):
         (("q", 3, "A", "C", "VAF=0.5", None), "no read covers"),
         (("q", 600, "A", "C", "VAF=0.01", None), "impossible at depth"),
         (("q", 600, "G", "C", "VAF=0.5", None), "REF does not match"),
-        (("q", 600, "A", "<DEL>", "VAF=0.5", None), "not supported yet"),
+        (("q", 600, "A", "A[q:900[", "VAF=0.5", None), "breakend"),
         (("q", 600, "A", "C", None, "0/0"), "no ALT"),
     ],
 )

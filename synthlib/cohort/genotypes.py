@@ -93,6 +93,7 @@ class _Context:
     pools: dict[str, np.ndarray] | None  # population -> panel haplotype indices
     allowed: np.ndarray  # 1-based positions open to de novo SNVs
     seq: np.ndarray  # reference bases of the region
+    open_: np.ndarray  # (len(region),) bool: base free for a de novo (ACGT, no background REF)
 
 
 @functools.lru_cache(maxsize=8)
@@ -154,10 +155,15 @@ def _context(
         for a, b in (targets - region.start).clip(0, open_.size):
             inside[a:b] = True
         open_ &= inside
-    if pos.size:  # de novo SNVs never land on a background site
-        open_[pos - 1 - region.start] = False
+    if pos.size:  # de novos never touch a background site's REF bases (no stacked alleles)
+        reflen = np.fromiter((len(r) for r in ref), dtype=np.int64, count=pos.size)
+        first = pos - 1 - region.start
+        for k in range(int(reflen.max())):
+            idx = first + k
+            open_[idx[(k < reflen) & (idx < open_.size)]] = False
     allowed = np.flatnonzero(open_).astype(np.int64) + region.start + 1
-    return _Context(pos, ref, alt, pop_af, cm, span, af_by_pop, panel_haps, pools, allowed, seq)
+    return _Context(pos, ref, alt, pop_af, cm, span, af_by_pop, panel_haps, pools, allowed, seq,
+                    open_)
 
 
 def _crossovers(rng: np.random.Generator, ctx: _Context) -> np.ndarray:
@@ -203,9 +209,21 @@ def _transmit(
 def _de_novo(
     spec: CohortSpec, seed: int, ctx: _Context, child: str, region: Region
 ) -> list[tuple[int, str, str, int]]:
-    """De novo SNVs of a child: (pos, ref, alt, haplotype)."""
+    """De novo variants of a child: (pos, ref, alt, haplotype), SNVs then indels.
+
+    SNVs and indels come from separate streams, so adding indels never moves the SNVs."""
+    snvs = _de_novo_snvs(spec, seed, ctx, child, region)
+    if spec.de_novo_indel_fraction == 0 or ctx.allowed.size == 0:
+        return snvs
+    return snvs + _de_novo_indels(spec, seed, ctx, child, region, taken=[s[0] for s in snvs])
+
+
+def _de_novo_snvs(
+    spec: CohortSpec, seed: int, ctx: _Context, child: str, region: Region
+) -> list[tuple[int, str, str, int]]:
     rng = rng_for(seed, "denovo", child, region.name)
-    n = rng.poisson(2.0 * spec.de_novo_rate * ctx.allowed.size)
+    n = rng.poisson(2.0 * spec.de_novo_rate * ctx.allowed.size
+                    * (1.0 - spec.de_novo_indel_fraction))
     if n == 0 or ctx.allowed.size == 0:
         return []
     pos = np.unique(ctx.allowed[rng.integers(ctx.allowed.size, size=n)])
@@ -217,6 +235,45 @@ def _de_novo(
         r = chr(ctx.seq[p - 1 - region.start])
         out.append((int(p), r, chr(bases[(bases.index(r.encode()) + int(k)) % 4]), int(h)))
     return out
+
+
+def _de_novo_indels(
+    spec: CohortSpec, seed: int, ctx: _Context, child: str, region: Region, *, taken: list[int]
+) -> list[tuple[int, str, str, int]]:
+    """De novo indels: anchored, left-normalized (so the truth has one spelling), clear of
+    background sites and of the child's other de novos by at least one base."""
+    rng = rng_for(seed, "denovo-indel", child, region.name)
+    n = int(rng.poisson(2.0 * spec.de_novo_rate * ctx.allowed.size * spec.de_novo_indel_fraction))
+    bases = b"ACGT"
+    busy = np.zeros(ctx.open_.size, dtype=bool)
+    for p in taken:
+        busy[max(p - 2 - region.start, 0): p + 1 - region.start] = True
+    out: list[tuple[int, str, str, int]] = []
+    for _ in range(50 * n):
+        if len(out) == n:
+            break
+        p = int(ctx.allowed[rng.integers(ctx.allowed.size)])
+        size = int(rng.integers(1, spec.de_novo_max_indel + 1))
+        insertion = bool(rng.random() < 0.5)
+        ins = bytes(bases[i] for i in rng.integers(4, size=size))
+        hap = int(rng.integers(2))
+        o = p - 1 - region.start
+        span = 2 if insertion else size + 1  # anchor + the base after it / the deleted bases
+        if o + span > ctx.open_.size or not ctx.open_[o:o + span].all() or busy[o:o + span].any():
+            continue
+        anchor = int(ctx.seq[o])
+        if insertion:
+            if ins[-1] == anchor:
+                continue  # would shift left: not normalized
+            ref, alt = chr(anchor), chr(anchor) + ins.decode()
+        else:
+            if int(ctx.seq[o + size]) == anchor:
+                continue
+            ref = ctx.seq[o:o + size + 1].tobytes().decode()
+            alt = ref[0]
+        busy[max(o - 1, 0):o + span + 1] = True
+        out.append((p, ref, alt, hap))
+    return sorted(out)
 
 
 def _plan(spec: CohortSpec, seed: int, inputs: CohortInputs) -> tuple[list[Sample], list[Spike]]:

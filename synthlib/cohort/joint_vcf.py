@@ -29,6 +29,7 @@ __all__ = [
     "write_joint_vcf",
     "write_vcf_shard",
     "assemble_joint_vcf",
+    "write_denovo_vcf",
 ]
 
 
@@ -273,3 +274,21 @@ def _write_indexed(path: Path, header: str, bodies: Iterable[bytes]) -> Path:
         Path(str(tmp) + ".tbi").unlink(missing_ok=True)
         raise
     return path
+
+
+def write_denovo_vcf(*, joint_vcf: str | Path, path: str | Path) -> int:
+    """Write the joint VCF's de novo records (``SRC=denovo``, all samples' genotypes) as a
+    bgzipped, tabix-indexed VCF; return how many there are (0 still writes a valid file).
+
+    ``--no-version`` keeps bcftools from recording its command line (staging paths), so the
+    bytes depend on the cohort only.
+    """
+    import pysam.bcftools
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pysam.bcftools.view("--no-version", "-i", 'INFO/SRC="denovo"', "-Oz", "-o", str(path),
+                        str(joint_vcf), catch_stdout=False)
+    pysam.tabix_index(str(path), preset="vcf", force=True)
+    with pysam.VariantFile(str(path)) as fh:
+        return sum(1 for _ in fh)

@@ -12,7 +12,8 @@ import pysam.bcftools
 
 from ..spec import DatasetSpec, parse_spec
 
-__all__ = ["read_sample_ids", "sample_spec", "extract_sample_vcf", "READS_STREAM"]
+__all__ = ["read_sample_ids", "sample_spec", "extract_sample_vcf", "plan_sample_reads",
+           "READS_STREAM"]
 
 #: Spawn-key stream of per-sample seeds (distinct from every stream of synthlib.plan.Streams).
 READS_STREAM = 5
@@ -65,4 +66,28 @@ def extract_sample_vcf(*, joint_vcf: Path, sample: str, out: Path) -> Path:
     parse one genotype column instead of the whole cohort's."""
     pysam.bcftools.view("-s", sample, "-Oz", "-o", str(out), str(joint_vcf), catch_stdout=False)
     pysam.tabix_index(str(out), preset="vcf", force=True)
+    return out
+
+
+def plan_sample_reads(spec: DatasetSpec, *, samples: list, base_dir: Path, joint_vcf: Path,
+                      work: Path) -> list[tuple[str, object]]:
+    """Single-sample plans of the samples that get reads (:func:`read_sample_ids`), in order.
+
+    Each sample's genotype column is extracted to ``work/<sample>.genotypes.vcf.gz`` and an
+    empty ``work/<sample>/`` is made for its read units. Any assay works (WGS, exome, panel):
+    the sample spec keeps the cohort spec's reference regions, assay, depth and reads.
+
+    Returns
+    -------
+    list of (sample id, :class:`synthlib.plan.Plan`)
+    """
+    from ..plan import plan_dataset
+
+    out = []
+    for index, sample in enumerate(read_sample_ids(spec, samples)):
+        gvcf = extract_sample_vcf(joint_vcf=joint_vcf, sample=sample,
+                                  out=Path(work) / f"{sample}.genotypes.vcf.gz")
+        sspec = sample_spec(spec, sample=sample, index=index, genotypes_vcf=gvcf)
+        (Path(work) / sample).mkdir(parents=True, exist_ok=True)
+        out.append((sample, plan_dataset(sspec, base_dir=base_dir)))
     return out

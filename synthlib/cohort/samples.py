@@ -12,7 +12,14 @@ from ..errors import SpecError
 from .seeds import rng_for
 from .spec import CohortSpec
 
-__all__ = ["Sample", "cohort_samples", "write_samples_tsv", "read_samples_tsv", "SAMPLE_COLUMNS"]
+__all__ = [
+    "Sample",
+    "cohort_samples",
+    "write_samples_tsv",
+    "read_samples_tsv",
+    "write_ped",
+    "SAMPLE_COLUMNS",
+]
 
 SAMPLE_COLUMNS = ("sample", "sex", "population", "role", "family", "father", "mother")
 
@@ -81,6 +88,30 @@ def write_samples_tsv(samples: list[Sample], path: str | Path) -> Path:
             w.writerow(SAMPLE_COLUMNS)
             for s in samples:
                 w.writerow([getattr(s, c) for c in SAMPLE_COLUMNS])
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_ped(samples: list[Sample], path: str | Path) -> Path:
+    """Write a PLINK/GATK pedigree file (family, id, father, mother, sex 1=M 2=F, phenotype
+    2=affected 1=unaffected; ``0`` for an unknown parent), atomically.
+
+    Cases (trio children included) are affected; controls and trio parents are not.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "\t".join([s.family, s.sample, s.father or "0", s.mother or "0",
+                   {"M": "1", "F": "2"}.get(s.sex, "0"), "2" if s.role == "case" else "1"])
+        for s in samples
+    ]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

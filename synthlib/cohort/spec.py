@@ -79,8 +79,15 @@ class CohortSpec(_Strict):
     cm_per_mb: float = Field(default=1.0, gt=0, le=100)
     """Genetic map density used when the genotype source carries no cM positions."""
     de_novo_rate: float = Field(default=1.2e-8, ge=0, le=1e-3)
-    """De novo SNVs per base per transmitted haplotype; a trio child gets
-    Poisson(2 x rate x region length) new SNVs per region."""
+    """De novo mutations per base per transmitted haplotype; a trio child gets
+    Poisson(2 x rate x region length) new variants per region (SNVs, and indels at
+    ``de_novo_indel_fraction``). The human rate is ~1.2e-8 (~70 per genome); demo-scale specs
+    raise it so a few hundred kb carry a handful."""
+    de_novo_indel_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of de novo mutations that are small indels (insertions and deletions equally,
+    1..``de_novo_max_indel`` bases, left-normalized); ~0.1 in human trios. 0 keeps SNVs only."""
+    de_novo_max_indel: int = Field(default=4, ge=1, le=50)
+    """Longest de novo indel (bases inserted or deleted)."""
     genotype_source: Literal["population", "haplotypes"] = "population"
     """``population``: each site drawn from the individual's population AF under Hardy-Weinberg
     (sites VCF); ``haplotypes``: each haplotype is a mosaic of real phased haplotypes of the

@@ -7,7 +7,10 @@ QC), manifest.
 x sample blocks), never by the workers, so the files are byte-identical on any cluster.
 
 Files of a cohort dataset, in ``<dest>/<id>/<version>/``: ``cohort.vcf.gz`` (+ ``.tbi``),
-``samples.tsv``, ``study/burden.tsv``, ``study/report.md``, ``study/report.html`` and
+``samples.tsv``, ``cohort.ped`` (pedigree), ``denovo.vcf.gz`` (+ ``.tbi``: the trio children's
+de novo variants, ``SRC=denovo``), ``study/burden.tsv``, ``study/report.md``,
+``study/report.html`` (only when the cohort has both cases and controls: a trio-only cohort has
+nothing to test), per-sample reads under ``samples/<id>/`` (``cohort.reads_samples``) and
 ``manifest.json`` (written last).
 
 Not imported by ``synthlib.cohort`` itself: :mod:`synthlib.spec` imports ``synthlib.cohort.spec``,
@@ -26,9 +29,9 @@ from ..errors import SpecError
 from ..spec import DatasetSpec
 from .burden import run_burden_study
 from .genotypes import SOURCE_SPIKE, simulate_cohort_block
-from .joint_vcf import assemble_joint_vcf, merge_blocks, write_vcf_shard
+from .joint_vcf import assemble_joint_vcf, merge_blocks, write_denovo_vcf, write_vcf_shard
 from .run import WorkUnit, plan_regions, work_units
-from .samples import Sample, cohort_samples, write_samples_tsv
+from .samples import Sample, cohort_samples, write_ped, write_samples_tsv
 from .sources import CohortInputs, Region, resolve_inputs
 from .spikes import plan_spikes
 
@@ -42,6 +45,7 @@ __all__ = [
     "finish_cohort",
     "write_cohort_manifest",
     "generate_cohort_local",
+    "sample_reads_local",
 ]
 
 #: Output file names inside ``<dest>/<id>/<version>/`` (the study's under ``study/``).
@@ -49,6 +53,9 @@ COHORT_FILES = {
     "vcf": "cohort.vcf.gz",
     "tbi": "cohort.vcf.gz.tbi",
     "samples": "samples.tsv",
+    "ped": "cohort.ped",
+    "denovo": "denovo.vcf.gz",
+    "denovo_tbi": "denovo.vcf.gz.tbi",
     "burden": "study/burden.tsv",
     "report_md": "study/report.md",
     "report_html": "study/report.html",
@@ -221,33 +228,42 @@ def finish_cohort(
         path=out_dir / COHORT_FILES["vcf"],
     )
     write_samples_tsv(list(plan.samples), out_dir / COHORT_FILES["samples"])
+    write_ped(list(plan.samples), out_dir / COHORT_FILES["ped"])
+    n_denovo = write_denovo_vcf(joint_vcf=out_dir / COHORT_FILES["vcf"],
+                                path=out_dir / COHORT_FILES["denovo"])
     cohort = plan.spec.cohort
-    res = run_burden_study(
-        joint_vcf=out_dir / COHORT_FILES["vcf"],
-        samples_tsv=out_dir / COHORT_FILES["samples"],
-        genes_bed=plan.inputs.genes_bed,
-        out_dir=out_dir / "study",
-        max_af=cohort.max_af,
-        gene_column=cohort.gene_column,
-    )
-    spiked_genes = [g.gene for g in cohort.burden]
     n_sites = sum(r.n_sites for r in regions)
     carriers = sum(r.spike_carriers for r in regions)
     metrics = {
         "samples": len(plan.samples),
         "sites": n_sites,
+        "de_novo": n_denovo,
         "spikes_planned": plan.n_spikes,
         "spike_carriers_in_vcf": carriers,
-        "genes_tested": res.n_tested,
-        "bonferroni_threshold": res.threshold,
-        "significant_genes": list(res.significant),
-        "spiked_genes_significant": [g for g in spiked_genes if g in res.significant],
-        "unspiked_genes_significant": [g for g in res.significant if g not in spiked_genes],
     }
+    files = [k for k in COHORT_FILES.values() if not k.startswith("study/")]
+    if cohort.n_cases > 0 and cohort.n_controls > 0:  # else nothing to test
+        res = run_burden_study(
+            joint_vcf=out_dir / COHORT_FILES["vcf"],
+            samples_tsv=out_dir / COHORT_FILES["samples"],
+            genes_bed=plan.inputs.genes_bed,
+            out_dir=out_dir / "study",
+            max_af=cohort.max_af,
+            gene_column=cohort.gene_column,
+        )
+        spiked_genes = [g.gene for g in cohort.burden]
+        metrics.update({
+            "genes_tested": res.n_tested,
+            "bonferroni_threshold": res.threshold,
+            "significant_genes": list(res.significant),
+            "spiked_genes_significant": [g for g in spiked_genes if g in res.significant],
+            "unspiked_genes_significant": [g for g in res.significant if g not in spiked_genes],
+        })
+        files = list(COHORT_FILES.values())
     # The verdict checks the data, not the study's power: a small cohort may miss a gene.
     ok = carriers == plan.n_spikes and n_sites > 0
     qc = {"verdict": "pass" if ok else "fail", "metrics": metrics}
-    return sorted(COHORT_FILES.values()), qc
+    return sorted(files), qc
 
 
 def write_cohort_manifest(
@@ -258,6 +274,26 @@ def write_cohort_manifest(
 
     return write_manifest_for(plan.spec, out_dir=out_dir, files=files, run=run, qc=qc,
                               plan_summary=plan.to_dict(), kind="cohort")
+
+
+def sample_reads_local(plan: CohortStudyPlan, *, staging: Path, work: Path) -> list[str]:
+    """Reads of the chosen samples (``cohort.reads_samples``), serially: each sample is an
+    ordinary dataset whose background is its column of ``staging/cohort.vcf.gz``, written
+    under ``staging/samples/<id>/``. Returns the paths written, relative to ``staging``."""
+    from ..generate import merge_units, run_unit
+    from .reads import plan_sample_reads
+
+    written: list[str] = []
+    plans = plan_sample_reads(plan.spec, samples=list(plan.samples), base_dir=plan.base_dir,
+                              joint_vcf=Path(staging) / COHORT_FILES["vcf"], work=Path(work))
+    for sample, sp in plans:
+        for unit in sp.units:
+            run_unit(sp, unit, workdir=Path(work) / sample)
+        out = Path(staging) / "samples" / sample
+        out.mkdir(parents=True)
+        names = merge_units(sp, workdir=Path(work) / sample, out_dir=out)
+        written += [f"samples/{sample}/{name}" for name in names]
+    return written
 
 
 def generate_cohort_local(
@@ -273,6 +309,7 @@ def generate_cohort_local(
             run_block(plan, i, workdir=work)
         regions = [merge_region(plan, k, workdir=work) for k in range(len(plan.regions))]
         files, qc = finish_cohort(plan, regions=regions, out_dir=staging)
+        files += sample_reads_local(plan, staging=staging, work=work)
         run = {"executor": "local", "workers": 1,
                "seconds": round(time.perf_counter() - t0, 2)}
         write_cohort_manifest(plan, out_dir=staging, files=files, run=run, qc=qc)

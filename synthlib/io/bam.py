@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RecordBatch", "encode_records", "bam_header", "reg2bin", "CIGAR_OPS", "FLAG"]
+__all__ = ["RecordBatch", "encode_records", "pack_record", "bam_header", "reg2bin", "CIGAR_OPS",
+           "FLAG"]
 
 CIGAR_OPS = {"M": 0, "I": 1, "D": 2, "N": 3, "S": 4, "H": 5, "P": 6, "=": 7, "X": 8}
 
@@ -220,6 +221,27 @@ def encode_records(
         np.asarray(key, np.int64)[np.concatenate(order_ids)],
     )
     return batch
+
+
+def pack_record(
+    *, name: bytes, ref_id: int, pos: int, span: int, flag: int, mapq: int,
+    cigar: list[tuple[int, int]], bases: np.ndarray, quals: np.ndarray, next_ref_id: int,
+    next_pos: int, tlen: int, tags: bytes,
+) -> bytes:
+    """One raw BAM record whose mate may lie on another contig (``next_ref_id``).
+
+    Parameters
+    ----------
+    bases, quals : (L,) uint8
+        Reference-orientation bases (ASCII) and Phred qualities.
+    """
+    cig = struct.pack(f"<{len(cigar)}I", *[(n << 4) | op for op, n in cigar])
+    bin_ = int(reg2bin(np.array([pos]), np.array([pos + max(span, 1)]))[0])
+    seq = _pack_seq(np.asarray(bases, np.uint8)[None, :])[0]
+    body = struct.pack("<iiBBHHHiiii", ref_id, pos, len(name) + 1, mapq, bin_, len(cigar), flag,
+                       len(bases), next_ref_id, next_pos, tlen)
+    body += name + b"\0" + cig + seq.tobytes() + np.asarray(quals, np.uint8).tobytes() + tags
+    return struct.pack("<i", len(body)) + body
 
 
 def bam_header(*, contigs: dict[str, int], sample: str, program_version: str) -> bytes:

@@ -5,7 +5,8 @@ pieces of a temporary FASTA) rather than the whole genome: the reads were drawn 
 30 Mbp index builds in seconds where a 3 Gbp one takes minutes and gigabytes. Alignments are
 mapped back to the reference's own contig coordinates before they are written.
 
-Records are written as SAM text (primary alignments only, unmapped reads kept), then sorted and
+Records are written as SAM text (primary alignments, supplementary pieces of chimeric reads
+with ``SA`` tags, unmapped reads kept), then sorted and
 indexed with ``pysam.sort`` / ``pysam.index``. Only reads whose alignment is a single ``M``
 block (plus soft clips) are kept for the mismatch statistics (``AlignResult.mismatch``); they
 are the large majority and need no CIGAR walk.
@@ -194,12 +195,31 @@ def align_pairs(
     return res
 
 
+def _clips(h, n: int, rn: int) -> tuple[int, int]:
+    # mappy reports read 2's query coordinates on its reverse complement (minimap2 flips
+    # mate 2 to pair it), read 1's on the read itself.
+    if (h.strand < 0) == (rn == 1):
+        return n - h.q_en, h.q_st
+    return h.q_st, n - h.q_en
+
+
+def _full_cigar(h, n: int, rn: int) -> str:
+    clip_l, clip_r = _clips(h, n, rn)
+    return (f"{clip_l}S" if clip_l else "") + h.cigar_str + (f"{clip_r}S" if clip_r else "")
+
+
 def _align_one(aligner, pieces, name, s1, q1, s2, q2, out, res, sizes, max_fragment, *,
                sample: bool) -> None:
     hits: dict[int, mappy.Alignment] = {}
+    # minimap2 marks supplementary (chimeric) pieces as primary too: the first primary hit of
+    # a read is its primary alignment, the later ones its supplementary alignments.
+    supps: dict[int, list[mappy.Alignment]] = {1: [], 2: []}
     for h in aligner.map(s1, s2):
-        if h.is_primary and h.read_num not in hits:
-            hits[h.read_num] = h
+        if h.is_primary:
+            if h.read_num not in hits:
+                hits[h.read_num] = h
+            else:
+                supps[h.read_num].append(h)
     seqs, quals = {1: s1, 2: s2}, {1: q1, 2: q2}
     info = {}
     for rn in (1, 2):
@@ -242,27 +262,38 @@ def _align_one(aligner, pieces, name, s1, q1, s2, q2, out, res, sizes, max_fragm
                 out.write(f"{name}\t{flag}\t*\t0\t0\t*\t*\t0\t0\t{seq}\t{qual}\tRG:Z:qc\n")
             continue
         res.reads_mapped += 1
-        contig, start, _, strand = info[rn]
         n = len(seq)
-        if strand < 0:
-            flag |= 0x10
-            seq, qual = _revcomp(seq), qual[::-1]
-        # mappy reports read 2's query coordinates on its reverse complement (minimap2 flips
-        # mate 2 to pair it), read 1's on the read itself.
-        if (strand < 0) == (rn == 1):
-            clip_l, clip_r = n - h.q_en, h.q_st
-        else:
-            clip_l, clip_r = h.q_st, n - h.q_en
-        cigar = (f"{clip_l}S" if clip_l else "") + h.cigar_str + (f"{clip_r}S" if clip_r else "")
         if mate in info:
-            mc = "=" if info[mate][0] == contig else info[mate][0]
-            mpos = info[mate][1] + 1
+            mc, mpos = info[mate][0], info[mate][1] + 1
             t = tlen if rn == 1 else -tlen
         else:
-            mc, mpos, t = "=", start + 1, 0
-        out.write(f"{name}\t{flag}\t{contig}\t{start + 1}\t{h.mapq}\t{cigar}\t{mc}\t{mpos}\t{t}"
-                  f"\t{seq}\t{qual}\tNM:i:{h.NM}\tRG:Z:qc\n")
+            mc, mpos, t = None, None, 0
+        # Every piece of a chimeric read: SA lists the others (SAM spec), so split-read
+        # evidence of SVs survives re-alignment.
+        parts = [h] + supps[rn]
+        placed = []
+        for x in parts:
+            contig, off, _ = pieces[int(x.ctg[1:])]
+            placed.append((contig, off + x.r_st, "-" if x.strand < 0 else "+",
+                           _full_cigar(x, n, rn), x.mapq, x.NM))
+        for k, x in enumerate(parts):
+            contig, start, strand, cigar, mapq, nm = placed[k]
+            f = flag | (0x10 if x.strand < 0 else 0) | (0x800 if k else 0)
+            s_out, q_out = (_revcomp(seq), qual[::-1]) if x.strand < 0 else (seq, qual)
+            if mc is None:
+                mcs, mps = "=", placed[0][1] + 1
+            else:
+                mcs, mps = ("=" if mc == contig else mc), mpos
+            tag = ""
+            if len(parts) > 1:
+                tag = "\tSA:Z:" + "".join(f"{c},{p + 1},{sd},{cg},{mq},{nmx};"
+                                          for j, (c, p, sd, cg, mq, nmx) in enumerate(placed)
+                                          if j != k)
+            out.write(f"{name}\t{f}\t{contig}\t{start + 1}\t{mapq}\t{cigar}\t{mcs}\t{mps}\t"
+                      f"{t}\t{s_out}\t{q_out}\tNM:i:{nm}\tRG:Z:qc{tag}\n")
+        contig, start = placed[0][0], placed[0][1]
+        clip_l, clip_r = _clips(h, n, rn)
         if (sample and len(res.single_block) < SAMPLE_READS and len(h.cigar) == 1
                 and h.r_en - h.r_st == h.q_en - h.q_st):
-            res.single_block.append((contig, start, seq[clip_l:n - clip_r].encode()))
-
+            s_ref = _revcomp(seq) if h.strand < 0 else seq
+            res.single_block.append((contig, start, s_ref[clip_l:n - clip_r].encode()))

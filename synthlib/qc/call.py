@@ -43,7 +43,9 @@ def call_variants(
     out_vcf
         ``.vcf.gz`` output; a ``.csi`` index is written beside it.
     max_depth
-        ``mpileup -d``: reads per position per file beyond which the pileup is capped.
+        ``mpileup -d``: reads per position per file beyond which the pileup is capped; also
+        ``mpileup -L`` (bcftools skips indel calling where the mean depth exceeds it, 250 by
+        default: a 500x panel would get no indel calls at all).
     min_mapq
         ``mpileup -q``: alignments below this mapping quality are ignored.
     sample
@@ -63,7 +65,8 @@ def call_variants(
     tmp = out_vcf.with_name(out_vcf.name + ".tmp.vcf.gz")
     try:
         pysam.bcftools.mpileup(
-            "-f", str(reference), "-a", "AD,DP", "-d", str(max_depth), "-q", str(min_mapq),
+            "-f", str(reference), "-a", "AD,DP", "-d", str(max_depth), "-L", str(max_depth),
+            "-q", str(min_mapq),
             "-R", str(regions_bed), "-Ou", "-o", str(pile), str(bam), catch_stdout=False)
         pysam.bcftools.call("-mv", "-Oz", "-o", str(tmp), str(pile), catch_stdout=False)
         if sample is not None:

@@ -38,6 +38,15 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "titv_low": 1.8,                 # germline SNV Ti/Tv in [low, high] widened by 3 SE
     "titv_high": 2.4,
     "titv_min_snvs": 200.0,          # fewer germline SNVs: Ti/Tv reported, not gated
+    "vaf_inside_min": 0.95,          # somatic: variants whose alt count is inside the binomial
+    "vaf_interval_level": 0.999,     # interval of this coverage around the target VAF
+    "sv_recall_min": 0.95,           # SVs found by the read-evidence caller / truth SVs
+    "sv_breakpoint_tol": 50.0,       # bp between a split-read junction and a truth breakpoint
+    "sv_depth_z": 4.0,               # depth ratio within this many SE (+ sv_depth_abs) of CN/2
+    "sv_depth_abs": 0.15,
+    "off_target_tol": 0.05,          # |on-target fraction - expected (off_target, landing)|
+    "target_coverage_rel_tol": 0.25,  # |mean on-target depth / spec coverage - 1|
+    "capture_fold80_max": 3.0,       # fold-80 over targets (typical exome 1.5-2.5)
 }
 
 

@@ -328,10 +328,17 @@ def quality_check_inputs(model: ErrorModel, observed: dict, read_number: int) ->
 
 
 def expected_fragment_moments(spec: DatasetSpec) -> tuple[float, float]:
-    """Mean and sd of the simulator's fragment lengths: a normal truncated to
-    ``[max(min, read length), max]``, rounded to integers."""
+    """Mean and sd of the simulator's fragment lengths: a normal rounded to integers and
+    truncated to ``[min, max]`` (``[max(min, read length), max]`` without adapter read-through,
+    ``library.adapters: false``), as ``synthlib.reads.simulate`` draws them.
+
+    Capture (exome/panel) leaves the length distribution alone: a captured fragment's start is
+    ``x - u`` with ``x`` a bait base and ``u ~ U[0, L)``, so a target's start mass is
+    ``w * len * L / L``, the same for every length ``L`` (``synthlib.reads.capture``).
+    """
     fr = spec.fragment
-    lo, hi = max(fr.min, spec.reads.length), fr.max
+    lo = fr.min if spec.library.adapters else max(fr.min, spec.reads.length)
+    hi = fr.max
     if fr.sd == 0:
         return float(fr.mean), 0.0
     a, b = (lo - 0.5 - fr.mean) / fr.sd, (hi + 0.5 - fr.mean) / fr.sd

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_html", "write_multiqc", "svg_bars", "svg_lines", "plots"]
+__all__ = ["write_html", "write_multiqc", "svg_bars", "svg_lines", "plots", "tables"]
 
 _W, _H, _M = 560, 220, 40
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
@@ -147,9 +147,76 @@ def plots(data: dict) -> dict[str, str]:
             points=True)
     vaf = m.get("vaf")
     if vaf and vaf.get("target"):
+        # Sorted by target so each VAF level reads as a step with its realized scatter.
+        order = sorted(range(len(vaf["target"])), key=lambda i: vaf["target"][i])
+        top = min(1.0, 1.25 * max([v for v in vaf["realized"] if v is not None]
+                                  + vaf["target"]))
         out["vaf_realized_vs_target"] = svg_lines(
-            {"target": vaf["target"], "realized": vaf["realized"]}, title="VAF realized vs target",
-            xlabel="variant", ylabel="VAF", ylim=(0.0, 1.0), points=True)
+            {"target": [vaf["target"][i] for i in order],
+             "realized": [vaf["realized"][i] for i in order]},
+            title="VAF realized vs target", xlabel="somatic variant (by target VAF)",
+            ylabel="VAF", ylim=(0.0, top), points=True)
+    cap = m.get("capture")
+    if cap and cap.get("per_target"):
+        out["per_target_depth_qc_bam"] = svg_lines(
+            {"mean depth": [t[3] for t in cap["per_target"]]},
+            title=f"Per-target depth, re-aligned reads (fold-80 {_fmt(cap['fold80'])})",
+            xlabel="target (genome order)", ylabel="mean depth", points=True)
+    sv = m.get("sv")
+    if sv and sv.get("summary", {}).get("by_type"):
+        bt = sv["summary"]["by_type"]
+        out["sv_recall_by_type"] = svg_bars(
+            [bt[k]["recall"] for k in bt], title="SV recall by type (read evidence)",
+            xlabel="SV type", ylabel="recall", labels=list(bt))
+    return out
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(_fmt(v))}</td>" for v in r) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def tables(data: dict) -> dict[str, str]:
+    """HTML tables of the per-variant VAF and per-SV evidence results (name -> HTML)."""
+    m = data.get("metrics", {})
+    out: dict[str, str] = {}
+    vaf = m.get("vaf")
+    if vaf and vaf.get("variants"):
+        s = vaf["summary"]
+        out["Somatic VAF"] = (
+            f"<p>{s['measured']} of {s['n']} measured; inside the "
+            f"{_fmt(vaf.get('level'))} binomial interval: {_fmt(s['inside_fraction'])}; "
+            f"mean |realized - expected| {_fmt(s['mae'])}.</p>" + _table(
+                ["id", "pos", "type", "target", "expected", "alt", "depth", "realized",
+                 "interval", "z", "p", "inside"],
+                [[r["vid"], f"{r['chrom']}:{r['pos']}", r["type"], r["target"],
+                  r["expected"], r["alt_reads"], r["depth"], r["realized"],
+                  f"{r['lo']}-{r['hi']}", r["z"], r["p"], r["inside"]]
+                 for r in vaf["variants"]]))
+    sv = m.get("sv")
+    if sv and sv.get("svs"):
+        s = sv["summary"]
+        out["SV recovery"] = (
+            f"<p>Found {s['found']} of {s['n']} (recall {_fmt(s['recall'])}); caller calls "
+            f"{s['calls']}, unmatched {s['unmatched_calls']}. By evidence: "
+            f"{_esc(json.dumps(s['by_evidence']))}. By size: "
+            f"{_esc(json.dumps({k: v['recall'] for k, v in s['by_size'].items()}))}.</p>"
+            + _table(["id", "type", "pos", "size", "split", "pairs", "clips", "gaps",
+                      "depth ratio", "expected", "found", "by", "CN est."],
+                     [[r["vid"], r["type"], f"{r['chrom']}:{r['start']}-{r['end']}",
+                       r["size"], r["split"], r["pairs"], r["clips"], r["gaps"],
+                       r["depth"].get("ratio"), r["depth"].get("expected"), r["found"],
+                       ",".join(r["found_by"]), r["cn_estimate"]] for r in sv["svs"]]))
+    cap = m.get("capture")
+    if cap:
+        out["Capture"] = _table(
+            ["on-target (all reads)", "on-target (mapped)", "expected", "mean target depth",
+             "fold-80", ">=20x", "targets"],
+            [[cap["on_target_fraction"], cap["on_target_fraction_mapped"],
+              1 - cap["off_target_expected"], cap["mean_target_depth"], cap["fold80"],
+              cap["pct_ge_20"], cap["targets"]]])
     return out
 
 
@@ -171,6 +238,7 @@ def write_html(data: dict, path: Path) -> Path:
         for c in data.get("checks", []))
     figs = "".join(f"<figure>{svg}<figcaption>{_esc(name)}</figcaption></figure>"
                    for name, svg in plots(data).items())
+    tabs = "".join(f"<h2>{_esc(k)}</h2>{v}" for k, v in tables(data).items())
     m = data.get("metrics", {})
     extra = {k: m[k] for k in ("mode", "pairs", "alignment", "timings", "cost", "truth_set",
                                "spikes") if k in m}
@@ -190,6 +258,7 @@ figure {{display: inline-block; margin: 8px}} pre {{background: #f6f6f6; padding
 <table><tr><th>check</th><th>status</th><th>value</th><th>expected</th><th>low</th>
 <th>high</th><th>source</th><th>note</th></tr>{rows}</table>
 <h2>Plots</h2>{figs}
+{tabs}
 <h2>Run</h2><pre>{_esc(json.dumps(extra, indent=1, default=str))}</pre>
 </body></html>
 """
@@ -216,13 +285,19 @@ def write_multiqc(data: dict, out_dir: Path) -> list[Path]:
                     {"coverage_mean": {"title": "Mean depth", "suffix": "x"}},
                     {"snv_recall": {"title": "SNV recall", "max": 1, "min": 0}},
                     {"indel_recall": {"title": "Indel recall", "max": 1, "min": 0}},
-                    {"precision": {"title": "Precision", "max": 1, "min": 0}}],
+                    {"precision": {"title": "Precision", "max": 1, "min": 0}},
+                    {"vaf_inside": {"title": "VAF in interval", "max": 1, "min": 0}},
+                    {"sv_recall": {"title": "SV recall", "max": 1, "min": 0}},
+                    {"on_target": {"title": "On target", "max": 1, "min": 0}}],
         "data": {sample: {
             "verdict": data.get("verdict"),
             "coverage_mean": m.get("coverage", {}).get("mean"),
             "snv_recall": summ.get("snv", {}).get("recall"),
             "indel_recall": summ.get("indel", {}).get("recall"),
             "precision": m.get("comparison", {}).get("allele", {}).get("precision"),
+            "vaf_inside": (m.get("vaf") or {}).get("summary", {}).get("inside_fraction"),
+            "sv_recall": (m.get("sv") or {}).get("summary", {}).get("recall"),
+            "on_target": (m.get("capture") or {}).get("on_target_fraction"),
         }},
     }
     table = {
@@ -232,8 +307,28 @@ def write_multiqc(data: dict, out_dir: Path) -> list[Path]:
                                                                   "low", "high", "source")}
                  for c in data.get("checks", [])},
     }
+    docs = [("synthlib_mqc.json", general), ("synthlib_checks_mqc.json", table)]
+    vaf = m.get("vaf") or {}
+    if vaf.get("variants"):
+        docs.append(("synthlib_vaf_mqc.json", {
+            "id": "synthlib_qc_vaf", "section_name": "synthlib somatic VAF", "plot_type": "table",
+            "description": "Realized VAF (alt fragments / depth) of each somatic truth variant "
+                           "in the re-aligned reads vs its target, with the binomial interval.",
+            "data": {f"{sample}: {r['vid']}": {k: r[k] for k in (
+                "type", "target", "expected", "alt_reads", "depth", "realized", "lo", "hi",
+                "inside", "p")} for r in vaf["variants"]}}))
+    sv = m.get("sv") or {}
+    if sv.get("svs"):
+        docs.append(("synthlib_sv_mqc.json", {
+            "id": "synthlib_qc_sv", "section_name": "synthlib SV recovery", "plot_type": "table",
+            "description": "Read evidence for each truth SV in the re-aligned reads.",
+            "data": {f"{sample}: {r['vid']}": {
+                "type": r["type"], "size": r["size"], "split": r["split"], "pairs": r["pairs"],
+                "clips": r["clips"], "depth_ratio": r["depth"].get("ratio"),
+                "expected_ratio": r["depth"].get("expected"), "found": r["found"],
+                "found_by": ",".join(r["found_by"])} for r in sv["svs"]}}))
     paths = []
-    for name, doc in (("synthlib_mqc.json", general), ("synthlib_checks_mqc.json", table)):
+    for name, doc in docs:
         p = out_dir / name
         tmp = p.with_name(p.name + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1) + "\n")

@@ -37,6 +37,9 @@ from .align import align_pairs
 from .call import call_variants, write_bed
 from .compare import compare_vcfs
 from .gate import Check, make_check, resolve_thresholds, verdict_of
+from .ontarget import on_target_metrics
+from .sv_evidence import read_truth_svs, sv_recovery
+from .vaf import somatic_vaf
 
 __all__ = ["QCResult", "run_qc", "qc_pair", "QC_FORMAT", "LARGE_PAIRS", "QC_FILES"]
 
@@ -47,6 +50,8 @@ LARGE_PAIRS = 2_000_000
 RANDOM_PAIRS = 200_000
 #: Background truth variants whose windows are aligned in sampled mode (all spikes are).
 FOCUS_GERMLINE = 2_000
+#: Largest spec regions (bases) the aligner's index covers beyond the territory (capture).
+INDEX_MAX_BASES = 200_000_000
 _FOCUS_PAD = 50
 _COVERAGE_WINDOWS = 200
 _COVERAGE_WINDOW = 10_000
@@ -136,6 +141,42 @@ def _territory(plan: Plan) -> dict[str, np.ndarray]:
     return {c: merge(np.concatenate(v)) for c, v in parts.items()}
 
 
+def _index_territory(plan: Plan, territory: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Where any read can come from: the territory plus the spec's regions (accessible
+    bases). They differ for exome/panel, whose off-target fragments start anywhere in the
+    regions (``synthlib.reads.capture``): the aligner's index must hold them too, or those
+    reads go unmapped and the mapped fraction measures the index instead of the reads.
+
+    WGS territory already is the regions' accessible bases. Regions larger than
+    ``INDEX_MAX_BASES`` (a whole-genome exome) are left out: the index would take minutes and
+    gigabytes; ``run_qc`` then lowers the expected mapped fraction by the off-target reads
+    from outside the index.
+    """
+    parts: dict[str, list[np.ndarray]] = {c: [iv] for c, iv in territory.items()}
+    if plan.targets is None or sum(total(u.regions) for u in plan.units) > INDEX_MAX_BASES:
+        return territory
+    for u in plan.units:
+        if len(u.regions):
+            acc = merge(np.asarray(plan.reference.accessible(u.contig, u.start, u.end),
+                                   np.int64).reshape(-1, 2))
+            parts.setdefault(u.contig, []).append(intersect(merge(u.regions), acc))
+    return {c: merge(np.concatenate(v)) for c, v in parts.items()
+            if sum(len(x) for x in v)}
+
+
+def _landing_fraction(targets: dict[str, np.ndarray], index: dict[str, np.ndarray], *,
+                      padding: int, read_length: int, accessible: int) -> float:
+    """Chance that a read of an off-target fragment (start uniform over the accessible
+    regions) still overlaps a padded target: read starts within ``read_length - 1`` left of
+    a padded target or inside it, over the accessible bases."""
+    hit = 0
+    for c, iv in targets.items():
+        if c in index and len(iv):
+            grown = merge(np.asarray(iv, np.int64) + [-(padding + read_length - 1), padding])
+            hit += total(intersect(grown, index[c]))
+    return min(1.0, hit / accessible) if accessible else 0.0
+
+
 def _focus_windows(truth: Path, territory: dict[str, np.ndarray], seed: int
                    ) -> dict[str, np.ndarray]:
     spikes, background = [], []
@@ -143,7 +184,8 @@ def _focus_windows(truth: Path, territory: dict[str, np.ndarray], seed: int
         for rec in vf:
             if rec.contig in territory:
                 item = (rec.contig, rec.start - _FOCUS_PAD, rec.stop + _FOCUS_PAD)
-                (spikes if rec.info.get("SRC") == "spike" else background).append(item)
+                (spikes if rec.info.get("SRC") in ("spike", "somatic") else background
+                 ).append(item)
     rng = np.random.default_rng(seed)
     if len(background) > FOCUS_GERMLINE:
         pick = np.sort(rng.choice(len(background), FOCUS_GERMLINE, replace=False))
@@ -200,6 +242,47 @@ def _spike_recall(result, spikes: set[str]) -> dict[str, Any]:
     n = int(len(t))
     return {"tp": tp, "total": n, "recall": tp / n if n else None,
             "missed": t.loc[t["allele"] != "TP", "vid"].tolist()}
+
+
+def _somatic_sv_vids(truth: Path) -> tuple[set[str], set[str]]:
+    """Comparison ids of the truth's somatic small variants and of its SVs."""
+    som, sv = set(), set()
+    with pysam.VariantFile(str(truth)) as vf:
+        for rec in vf:
+            ids = {f"{rec.contig}:{rec.pos}:{rec.ref}>{a}" for a in rec.alts or ()}
+            if rec.info.get("SVTYPE"):
+                sv |= ids
+            elif "VAF" in rec.info:
+                som |= ids
+    return som, sv
+
+
+def _summarize_frame(frame, exclude: set[str]) -> dict[str, dict]:
+    """``_summarize_types`` from the comparison frame, leaving out truth variants in
+    ``exclude`` and the calls matched to them (allele stringency)."""
+    f = frame[frame["allele"] != "UNK"]
+    t = f[(f["side"] == "truth") & ~f["vid"].isin(exclude)]
+    q = f[f["side"] == "query"]
+    drop = np.array([bool(p) and all(v in exclude for v in p) for p in q["partners"]], bool)
+    q = q.loc[~drop]
+    out: dict[str, dict] = {}
+
+    def group(vt: str) -> str:
+        return ("snv" if vt == "SNV" else "mnv" if vt == "MNV"
+                else "indel" if str(vt).startswith(("INS", "DEL")) else "other")
+
+    for side, rows in (("truth", t), ("query", q)):
+        for vt, allele in zip(rows["type"], rows["allele"], strict=True):
+            g = out.setdefault(group(vt), {"tp": 0, "fn": 0, "tp_query": 0, "fp": 0})
+            if side == "truth":
+                g["tp" if allele == "TP" else "fn"] += 1
+            else:
+                g["tp_query" if allele == "TP" else "fp"] += 1
+    for g in out.values():
+        g["recall"] = g["tp"] / (g["tp"] + g["fn"]) if g["tp"] + g["fn"] else None
+        g["precision"] = (g["tp_query"] / (g["tp_query"] + g["fp"])
+                          if g["tp_query"] + g["fp"] else None)
+    return out
 
 
 def _spike_vids(truth: Path) -> set[str]:
@@ -311,7 +394,8 @@ def run_qc(
         keep = None
         analysis = territory
     t = time.perf_counter()
-    aln = align_pairs(r1=files["r1"], r2=files["r2"], reference=ref, territory=territory,
+    index = _index_territory(plan, territory)
+    aln = align_pairs(r1=files["r1"], r2=files["r2"], reference=ref, territory=index,
                       out_bam=out / "qc.bam", sample=spec.id, max_fragment=spec.fragment.max,
                       keep=keep, expected_pairs=None if sampled else pairs)
     timings["align"] = time.perf_counter() - t
@@ -341,8 +425,9 @@ def run_qc(
             a_golden = M.depth_tracks(bam=out / "qc.bam", intervals=analysis)
         a_qc = M.depth_tracks(bam=out / "qc.bam", intervals=analysis, min_mapq=20)
         confident = _confident(a_golden, a_qc, min_depth)
+        golden_callable = _confident(a_golden, a_golden, min_depth)
     else:
-        confident = {}
+        confident, golden_callable = {}, {}
     timings["depth"] = time.perf_counter() - t
 
     # --- calls and comparison
@@ -361,8 +446,37 @@ def run_qc(
                            targets=tgt_bed)
         comparison = res.to_dict()
         comparison["by_type_summary"] = _summarize_types(comparison["by_type"])
-        spike = _spike_recall(res, _spike_vids(files["vcf"]))
+        somatic_ids, sv_ids = _somatic_sv_vids(files["vcf"])
+        spike = _spike_recall(res, _spike_vids(files["vcf"]) - sv_ids)
+        if somatic_ids or sv_ids:
+            # Low-VAF somatic variants are not germline calls and SVs are not small variants:
+            # the small-variant recall gates count the rest; somatic variants are judged by
+            # their realized VAF and SVs by the read-evidence caller below.
+            comparison["by_type_summary_all"] = comparison["by_type_summary"]
+            comparison["by_type_summary"] = _summarize_frame(res.frame, somatic_ids | sv_ids)
+            comparison["excluded"] = {"somatic": len(somatic_ids), "sv": len(sv_ids)}
     timings["call_compare"] = time.perf_counter() - t
+
+    # --- somatic VAFs, SV evidence, capture metrics (all from the re-aligned reads)
+    t = time.perf_counter()
+    vaf = somatic_vaf(bam=out / "qc.bam", truth_vcf=files["vcf"], reference=ref,
+                      level=th["vaf_interval_level"])
+    vaf = vaf if vaf["variants"] else {}
+    sv: dict[str, Any] = {}
+    if read_truth_svs(files["vcf"]):
+        sv = sv_recovery(bam=out / "qc.bam", truth_vcf=files["vcf"],
+                         max_insert=spec.fragment.max, read_length=spec.reads.length,
+                         territory=territory, tol=int(th["sv_breakpoint_tol"]),
+                         depth_z=th["sv_depth_z"], depth_abs=th["sv_depth_abs"])
+    capture: dict[str, Any] = {}
+    if targets is not None:
+        capture = on_target_metrics(bam=out / "qc.bam", targets=targets,
+                                    padding=spec.assay.padding, territory=territory)
+        capture["off_target_expected"] = spec.assay.capture.off_target
+        capture["off_target_landing"] = _landing_fraction(
+            targets, index, padding=spec.assay.padding, read_length=spec.reads.length,
+            accessible=sum(u.accessible_bases for u in plan.units))
+    timings["vaf_sv_capture"] = time.perf_counter() - t
 
     # --- reads: quality, mismatches, inserts
     t = time.perf_counter()
@@ -394,9 +508,12 @@ def run_qc(
         "alignment": {**aln.to_dict(),
                       "mapped_fraction": aln.reads_mapped / max(1, 2 * aln.pairs_aligned)},
         "territory_bases": sum(total(v) for v in territory.values()),
+        "index_bases": sum(total(v) for v in index.values()),
+        "region_accessible_bases": sum(u.accessible_bases for u in plan.units),
         "analysis_bases": sum(total(v) for v in analysis.values()),
         "confident_bases": sum(total(v) for v in confident.values()),
         "confident_min_depth": min_depth,
+        "golden_callable_bases": sum(total(v) for v in golden_callable.values()),
         "coverage": coverage,
         "on_target_fraction": on_target,
         "insert_size": inserts,
@@ -409,6 +526,9 @@ def run_qc(
         "truth_set": truthset,
         "comparison": comparison,
         "spikes": spike,
+        "vaf": vaf,
+        "sv": sv,
+        "capture": capture,
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "cost": {"qc_seconds": round(qc_seconds, 2), "generation_seconds": gen_seconds,
                  "fraction_of_generation": (qc_seconds / gen_seconds) if gen_seconds else None},
@@ -442,7 +562,9 @@ def _checks(spec: DatasetSpec, model: ErrorModel, m: dict, quality: dict, th: di
     tol = th["coverage_rel_tol"]
     checks.append(make_check("coverage_mean", cov["mean"], expected=c, low=c * (1 - tol),
                              high=c * (1 + tol), source=cov["source"],
-                             note=f"mean depth over the territory within {tol:.0%} of the spec"))
+                             note=f"mean depth over the territory within {tol:.0%} of the spec",
+                             skip="capture assay: see capture_target_depth"
+                             if m.get("capture") else None))
     pf = M.poisson_fold80(c)
     # The 20th-percentile depth is an integer: at low depth one step down of it (e.g. 6 -> 5 at
     # 8x) moves fold-80 by far more than any relative excess, so allow that one step.
@@ -500,8 +622,17 @@ def _checks(spec: DatasetSpec, model: ErrorModel, m: dict, quality: dict, th: di
         checks.append(make_check(name, rate, expected=exp, low=exp - half, high=exp + half,
                                  source=src, note="model expected_error_rate, away from variants"))
 
+    # The aligner's index holds every base a read can come from (off-target capture reads
+    # included: _index_territory), so every assay expects the same mapped fraction; only when
+    # the regions were too large to index do off-target reads from outside it go unmapped.
+    lost = 0.0
+    if m.get("capture") and m["region_accessible_bases"]:
+        outside = max(0.0, 1 - m["index_bases"] / m["region_accessible_bases"])
+        lost = spec.assay.capture.off_target * outside
     checks.append(make_check("mapped_fraction", m["alignment"]["mapped_fraction"],
-                             low=th["mapped_fraction_min"], source="qc/qc.bam"))
+                             low=th["mapped_fraction_min"] - lost, source="qc/qc.bam",
+                             note=f"minus {lost:.3f}: off-target reads from outside the index"
+                             if lost > 0.001 else ""))
     checks.append(make_check("duplicate_rate", m["duplicates"]["rate"], expected=0.0,
                              high=th["duplicate_rate_max"], source="golden.bam"))
 
@@ -525,11 +656,18 @@ def _checks(spec: DatasetSpec, model: ErrorModel, m: dict, quality: dict, th: di
     summ = cmp.get("by_type_summary", {})
     src = "qc/calls.vcf.gz vs truth.vcf.gz (confident territory)"
     if not sampled:
-        terr = m["territory_bases"]
+        # WGS depth is Poisson around the spec's: nearly every territory base reaches half of
+        # it in the golden BAM, so the fraction is of the territory. Capture depth is not
+        # uniform by design (flanks, bait efficiency: judged by the capture_* checks); what
+        # re-alignment must keep is the golden BAM's callable bases, so it is the denominator.
+        capture = bool(m.get("capture"))
+        terr = m["golden_callable_bases" if capture else "territory_bases"]
         frac = m["confident_bases"] / terr if terr else None
-        checks.append(make_check("confident_fraction", frac,
-                                 low=th["confident_fraction_min"], source="golden.bam + qc/qc.bam",
-                                 skip=gate_calls))
+        checks.append(make_check(
+            "confident_fraction", frac, low=th["confident_fraction_min"],
+            source="golden.bam + qc/qc.bam", skip=gate_calls,
+            note="of the bases at half the spec depth in golden.bam" if capture
+            else "of the territory"))
     checks.append(make_check("snv_recall", summ.get("snv", {}).get("recall"),
                              low=th["snv_recall_min"], source=src, skip=gate_calls))
     checks.append(make_check("indel_recall", summ.get("indel", {}).get("recall"),
@@ -538,6 +676,48 @@ def _checks(spec: DatasetSpec, model: ErrorModel, m: dict, quality: dict, th: di
                              low=th["precision_min"], source=src, skip=gate_calls))
     checks.append(make_check("spike_recall", m["spikes"].get("recall"),
                              low=th["spike_recall_min"], source=src, skip=gate_calls))
+    checks += _extra_checks(spec, m, th)
+    return checks
+
+
+def _extra_checks(spec: DatasetSpec, m: dict, th: dict) -> list[Check]:
+    """Somatic VAF accuracy, SV recovery and capture checks (present only when they apply)."""
+    checks: list[Check] = []
+    vaf = m.get("vaf") or {}
+    if vaf:
+        s = vaf["summary"]
+        checks.append(make_check(
+            "somatic_vaf_in_interval", s["inside_fraction"], low=th["vaf_inside_min"],
+            source="qc/qc.bam pileup vs truth INFO/VAF",
+            note=f"fraction of somatic variants whose alt fragment count lies in the "
+                 f"{th['vaf_interval_level']:.1%} Binomial(depth, VAF) interval"))
+    sv = m.get("sv") or {}
+    if sv:
+        checks.append(make_check(
+            "sv_recall", sv["summary"]["recall"], low=th["sv_recall_min"],
+            source="qc/qc.bam split reads, pairs, clips, depth",
+            note="truth SVs found by the read-evidence caller"))
+    cap = m.get("capture") or {}
+    if cap:
+        off = cap["off_target_expected"]
+        # Captured reads overlap their padded target; an off-target read does with the chance
+        # that its uniform start lands next to one (the panel's targets fill much of its
+        # small regions). Two-sided: too many on-target reads means off-target reads missing.
+        exp = 1 - off + off * cap.get("off_target_landing", 0.0)
+        checks.append(make_check(
+            "capture_on_target", cap["on_target_fraction"], expected=exp,
+            low=max(0.0, exp - th["off_target_tol"]), high=min(1.0, exp + th["off_target_tol"]),
+            source="qc/qc.bam",
+            note="reads overlapping padded targets / all reads, vs 1 - off_target plus the "
+                 "off-target reads landing on padded targets"))
+        c = spec.coverage
+        tol = th["target_coverage_rel_tol"]
+        checks.append(make_check(
+            "capture_target_depth", cap["mean_target_depth"], expected=c, low=c * (1 - tol),
+            high=c * (1 + tol), source="qc/qc.bam", note="mean depth over the targets"))
+        checks.append(make_check(
+            "capture_fold80", cap["fold80"], high=th["capture_fold80_max"],
+            source="qc/qc.bam", note="fold-80 base penalty over the targets"))
     return checks
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import QCError
 
-__all__ = ["SVCall", "sv_pair_score", "match_svs"]
+__all__ = ["SVCall", "sv_pair_score", "match_svs", "Breakend", "match_breakends"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,4 +124,51 @@ def match_svs(
         used_t.add(ti)
         used_q.add(qi)
         pairs.append((ti, qi))
+    return pairs
+
+
+@dataclass(frozen=True, slots=True)
+class Breakend:
+    """A BND record reduced to its two ends: ``(chrom, pos)`` here and at its mate (0-based)."""
+
+    chrom: str
+    pos: int
+    mate_chrom: str
+    mate_pos: int
+
+
+def match_breakends(
+    truth: list[Breakend], query: list[Breakend], *, tolerance: int = 500
+) -> list[tuple[int, int]]:
+    """Pair breakends one-to-one when both ends lie within ``tolerance`` (either end order,
+    since callers report a junction from either side); closest total distance first.
+
+    Returns
+    -------
+    list of tuple
+        ``(truth_index, query_index)`` pairs.
+    """
+    if tolerance < 0:
+        raise QCError(f"SV breakpoint tolerance must be >= 0, got {tolerance}")
+
+    def dist(a: Breakend, b: Breakend) -> int | None:
+        best = None
+        for (c1, p1, c2, p2) in ((b.chrom, b.pos, b.mate_chrom, b.mate_pos),
+                                 (b.mate_chrom, b.mate_pos, b.chrom, b.pos)):
+            if c1 == a.chrom and c2 == a.mate_chrom:
+                d1, d2 = abs(p1 - a.pos), abs(p2 - a.mate_pos)
+                if d1 <= tolerance and d2 <= tolerance:
+                    best = d1 + d2 if best is None else min(best, d1 + d2)
+        return best
+
+    cands = sorted((d, ti, qi) for ti, t in enumerate(truth) for qi, q in enumerate(query)
+                   if (d := dist(t, q)) is not None)
+    used_t: set[int] = set()
+    used_q: set[int] = set()
+    pairs: list[tuple[int, int]] = []
+    for _, ti, qi in cands:
+        if ti not in used_t and qi not in used_q:
+            used_t.add(ti)
+            used_q.add(qi)
+            pairs.append((ti, qi))
     return pairs

@@ -17,6 +17,10 @@ Model (all vectorized, every draw from a passed generator except the per-target 
 * **Off-target**: a fraction ``off_target`` of the fragments start uniformly over the accessible
   genome (20-30% is typical of exome kits).
 
+The simulator uses this model for exome/panel specs (``assay.capture.model: capture``, the
+default) through :mod:`synthlib.reads.capture_plan`, which draws the same ``s = x - u`` over
+haplotype coordinates so depth follows copy number.
+
 With ``sd = 0.3`` (the default here and in :class:`synthlib.reads.library_spec.CaptureSpec`) the
 fold-80 base penalty of the on-target read depth over the demo exon BED (137 exons, median
 120 bp; 350 bp fragments, 2x150 reads, 100x) is 2.0 on average, 1.7-2.2 over 20 seeds (typical

@@ -23,8 +23,11 @@ from ..plan import Plan, Streams, WorkUnit, unit_seed
 from ..variants.assemble import window_variants
 from ..variants.haplotype import INSERTED, Haplotype, build_haplotypes
 from ..variants.model import Variant
+from ..variants.ploidy import restrict_haplotypes
+from ..variants.realized import clone_levels, hap_carriers, support_counts
 from ..variants.sv import hap_copies
 from .adapters import add_adapter_readthrough, readthrough_cigars
+from .capture_plan import CaptureProposal, capture_layout, whole_counts
 from .duplicates import duplicate_flags, duplicate_plan
 from .errormodel import ErrorModel
 from .gcbias import fragment_gc, gc_acceptance
@@ -51,6 +54,8 @@ class ReadBatch:
     r2: bytes
     records: RecordBatch | None
     pairs: int
+    support: dict[str, list[int]] | None = None
+    """Somatic specs: per somatic variant ``[alt reads, spanning reads]`` of this batch."""
 
 
 def _fragment_lengths(rng: np.random.Generator, n: int, plan: Plan) -> np.ndarray:
@@ -97,8 +102,12 @@ def _inside(x: np.ndarray, iv: np.ndarray) -> np.ndarray:
     return (j >= 0) & (x < iv[np.maximum(j, 0), 1])
 
 
-def _draw_on_haplotype(rng, plan, hap: Haplotype, n: int, elig: np.ndarray, ok: np.ndarray):
+def _draw_on_haplotype(rng, plan, hap: Haplotype, n: int, elig: np.ndarray, ok: np.ndarray,
+                       propose: CaptureProposal | None = None):
     """``n`` fragments starting at haplotype indices ``elig``, lying on ``ok`` bases only.
+
+    Starts are uniform over ``elig``, or drawn by ``propose`` (captured fragments) and kept
+    when they fall in ``elig``.
 
     With a GC bias curve, a fitting fragment is kept with probability ``gc_acceptance`` of its
     GC fraction (one uniform each) and more are drawn until ``n`` are kept. A fragment shorter
@@ -115,6 +124,9 @@ def _draw_on_haplotype(rng, plan, hap: Haplotype, n: int, elig: np.ndarray, ok: 
     if short_ok:
         ins_cum = np.concatenate(([0], np.cumsum(hap.ref_pos == INSERTED)))
         rev_cum = np.concatenate(([0], np.cumsum(hap.rev)))
+    if propose is not None:
+        is_elig = np.zeros(m, dtype=bool)
+        is_elig[elig] = True
     got_s, got_l = [], []
     have = 0
     for _ in range(100):
@@ -122,8 +134,14 @@ def _draw_on_haplotype(rng, plan, hap: Haplotype, n: int, elig: np.ndarray, ok: 
             break
         k = max(64, int((n - have) * 1.3))
         flen = _fragment_lengths(rng, k, plan)
-        s = elig[rng.integers(0, len(elig), size=k)]
-        fit = s + flen <= next_bad[s]
+        if propose is None:
+            s = elig[rng.integers(0, len(elig), size=k)]
+            fit = s + flen <= next_bad[s]
+        else:
+            s = propose(rng, flen)
+            valid = (s >= 0) & (s < m)
+            s = np.where(valid, s, 0)
+            fit = valid & is_elig[s] & (s + flen <= next_bad[s])
         if short_ok:
             e = np.minimum(s + flen, m)
             plain = ((hap.seg[s] == hap.seg[e - 1]) & (rev_cum[e] == rev_cum[s])
@@ -167,6 +185,9 @@ def _draw_fragments(rng, plan, unit, haps, slots, weights, svs, n_ref, wend):
     -------
     (hap, start, length) : three (n,) int64 arrays, sorted by the start's reference anchor.
     """
+    layout = capture_layout(plan)
+    if layout is not None:  # exome/panel under the capture model
+        return _draw_captured(rng, plan, unit, haps, slots, weights, svs, layout, wend)
     starts_iv = merge(fragment_starts(plan, unit))
     allowed = _allowed(plan, unit, wend)
     e_ref = int((starts_iv[:, 1] - starts_iv[:, 0]).sum()) if len(starts_iv) else 0
@@ -176,8 +197,16 @@ def _draw_fragments(rng, plan, unit, haps, slots, weights, svs, n_ref, wend):
     # Budget per haplotype: its start territory as changed by SVs only (small indels leave
     # it alone, so a plain diploid region gets exactly the reference's pairs), split by
     # largest remainders so the total is a whole, fixed number.
-    expect = np.array([n_ref * w * _sv_territory(svs, slot, starts_iv, e_ref) / e_ref
-                       for w, slot in zip(weights, slots, strict=True)])
+    # Each haplotype's own SV list (somatic clones differ); translocation junctions own the
+    # starts just before each break on a carrying haplotype (synthlib.reads.junctions).
+    from .junctions import start_exclusions
+
+    excl = [start_exclusions(h.svs, slot, plan.spec.fragment.max)
+            for h, slot in zip(haps, slots, strict=True)]
+    expect = np.array([
+        n_ref * w * max(_sv_territory(list(h.svs), slot, starts_iv, e_ref)
+                        - _covered(intersect(starts_iv, ex)), 0) / e_ref
+        for w, slot, h, ex in zip(weights, slots, haps, excl, strict=True)])
     counts = np.floor(expect).astype(np.int64)
     extra = int(round(expect.sum())) - int(counts.sum())
     if extra > 0:
@@ -185,7 +214,8 @@ def _draw_fragments(rng, plan, unit, haps, slots, weights, svs, n_ref, wend):
     hs, ss, ls, keys = [], [], [], []
     for k, hap in enumerate(haps):
         ok = _inside(hap.anchor, allowed)
-        elig = np.flatnonzero(_inside(hap.anchor, starts_iv) & ok)
+        elig = np.flatnonzero(_inside(hap.anchor, starts_iv) & ok
+                              & ~_inside(hap.anchor, excl[k]))
         n = int(counts[k])
         if n == 0 or not len(elig):
             continue
@@ -201,12 +231,81 @@ def _draw_fragments(rng, plan, unit, haps, slots, weights, svs, n_ref, wend):
     return h[order], s[order], fl[order]
 
 
+def _covered(iv: np.ndarray) -> int:
+    return int((iv[:, 1] - iv[:, 0]).sum()) if len(iv) else 0
+
+
+def _draw_captured(rng, plan, unit, haps, slots, weights, svs, layout, wend):
+    """Exome/panel fragments under the capture model (:mod:`synthlib.reads.capture_plan`).
+
+    Captured and off-target fragments start in the unit's chunk on allowed bases, over
+    haplotype coordinates. A haplotype's captured budget scales with its capture start mass
+    when the window holds SVs (1 otherwise: small indels leave it alone), its off-target
+    budget with its start territory, as for WGS. Draw order: per haplotype, captured then
+    off-target fragments.
+    """
+    allowed = _allowed(plan, unit, wend)
+    starts_iv = intersect(allowed, np.array([[unit.start, unit.end]], dtype=np.int64))
+    e_ref = int((starts_iv[:, 1] - starts_iv[:, 0]).sum()) if len(starts_iv) else 0
+    n_on = layout.on_pairs.get(unit.index, 0)
+    n_off = layout.off_pairs.get(unit.index, 0)
+    z = np.zeros(0, dtype=np.int64)
+    if e_ref == 0 or n_on + n_off == 0:
+        return z, z, z
+    lo, hi = unit.start, unit.end + plan.spec.fragment.max  # targets a start in the chunk hits
+    mean = plan.spec.fragment.mean
+
+    def proposal(ref_pos, anchor):
+        return CaptureProposal(base_weight=layout.bait_weight_of(contig=unit.contig,
+                                                                 ref_pos=ref_pos),
+                               anchor=anchor, lo=lo, hi=hi)
+
+    props = [proposal(h.ref_pos, h.anchor) for h in haps]
+    ratio = np.ones(len(haps))
+    if any(h.svs for h in haps) and n_on:
+        ref_pos = np.arange(unit.start, wend, dtype=np.int64)
+        m_ref = proposal(ref_pos, ref_pos).start_mass(start_ok=_inside(ref_pos, starts_iv),
+                                                      frag_len=mean)
+        if m_ref > 0:
+            ratio = np.array([p.start_mass(start_ok=_inside(h.anchor, starts_iv), frag_len=mean)
+                              for p, h in zip(props, haps, strict=True)]) / m_ref
+    from .junctions import start_exclusions  # translocation junctions own these starts
+
+    excl = [start_exclusions(h.svs, slot, plan.spec.fragment.max)
+            for h, slot in zip(haps, slots, strict=True)]
+    on = whole_counts(n_on * np.asarray(weights, dtype=np.float64) * ratio)
+    off = whole_counts(np.array([
+        n_off * w * max(_sv_territory(list(h.svs), slot, starts_iv, e_ref)
+                        - _covered(intersect(starts_iv, ex)), 0) / e_ref
+        for w, slot, h, ex in zip(weights, slots, haps, excl, strict=True)]))
+    hs, ss, ls, keys = [], [], [], []
+    for k, hap in enumerate(haps):
+        ok = _inside(hap.anchor, allowed)
+        elig = np.flatnonzero(_inside(hap.anchor, starts_iv) & ok
+                              & ~_inside(hap.anchor, excl[k]))
+        if not len(elig):
+            continue
+        for n, prop in ((int(on[k]), props[k]), (int(off[k]), None)):
+            if n == 0 or (prop is not None and prop.empty):
+                continue
+            s, fl = _draw_on_haplotype(rng, plan, hap, n, elig, ok, propose=prop)
+            hs.append(np.full(len(s), k, dtype=np.int64))
+            ss.append(s)
+            ls.append(fl)
+            keys.append(hap.anchor[s])
+    if not ss:
+        return z, z, z
+    h, s, fl, key = (np.concatenate(x) for x in (hs, ss, ls, keys))
+    order = np.argsort(key, kind="stable")
+    return h[order], s[order], fl[order]
+
+
 def _haplotype_set(plan: Plan, unit: WorkUnit, ref: bytes, wend: int):
     """Haplotypes of the unit's window, each with its HP slot (0/1) and read weight.
 
     Without somatic variants: the two germline haplotypes, weight 1/2 each. With them: nested
     clones. A fragment's cell has a uniform coordinate ``u``; a somatic variant with threshold
-    ``t = 2 * vaf / (alleles in GT)`` is present when ``u < t``. The distinct thresholds cut
+    ``t = ploidy * vaf / (alleles in GT)`` is present when ``u < t``. The distinct thresholds cut
     [0, 1) into levels; each level is one pair of haplotypes weighted by its width / 2.
     """
     variants = window_variants(plan, unit, wend)
@@ -214,13 +313,9 @@ def _haplotype_set(plan: Plan, unit: WorkUnit, ref: bytes, wend: int):
     somatic = [v for v in variants if v.vaf is not None]
     if not somatic:
         return build_haplotypes(ref, start=unit.start, variants=normal), [0, 1], [0.5, 0.5]
-    thr = [2 * v.vaf / max(1, sum(v.gt)) for v in somatic]
-    bounds = [0.0, *sorted(set(thr)), 1.0]
     haps, slots, weights = [], [], []
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
-        if hi - lo <= 0:
-            continue
-        carried = [v for v, t in zip(somatic, thr, strict=True) if t >= hi]
+    # One definition of the levels, shared with the realized-VAF counts.
+    for lo, hi, carried in clone_levels(somatic):
         for slot, hap in enumerate(build_haplotypes(ref, start=unit.start,
                                                     variants=normal + carried)):
             haps.append(hap)
@@ -426,6 +521,12 @@ def simulate_unit(
     wend = min(contig_len, unit.end + margin)
     ref = plan.reference.fetch(unit.contig, unit.start, wend)
     haps, slots, weights = _haplotype_set(plan, unit, ref, wend)
+    # Somatic carriers per haplotype (realized VAF); haploid/absent loci (sex chromosomes).
+    somatic = [v for v in window_variants(plan, unit, wend) if v.vaf is not None]
+    carriers = hap_carriers(somatic, len(haps))
+    haps, slots, weights, carriers = restrict_haplotypes(
+        getattr(plan, "ploidy", {}), contig=unit.contig, territory=unit.territory, haps=haps,
+        slots=slots, weights=weights, carriers=carriers)
     # A tumor sample draws its reads from another stream than its matched normal.
     tumor = (1,) if spec.somatic is not None else ()
     rng = np.random.default_rng(
@@ -537,7 +638,14 @@ def simulate_unit(
                     rseq=rseq, rq=rq, st=st, names=names, keys=key, ref_id=ref_id,
                     contig=unit.contig, rg=rg, hp=hp, dup=df))
             records = RecordBatch.concat(parts)
-        yield ReadBatch(r1=fq1, r2=fq2, records=records, pairs=m)
+        support = support_counts(haps=haps, carriers=carriers, somatic=somatic, hap_of=hk,
+                                 starts=s, flen=fl, length=length) if somatic else None
+        yield ReadBatch(r1=fq1, r2=fq2, records=records, pairs=m, support=support)
+    from .junctions import junction_batch
+
+    jb = junction_batch(plan, unit, model=model)  # pairs across translocation junctions
+    if jb is not None:
+        yield jb
 
 
 def _short_reads(*, hap: Haplotype, rows, hs, fl, length, left, right, lpos, rpos, lspan, rspan,

@@ -18,7 +18,8 @@ import copy
 import os
 import tempfile
 import time
-from bisect import bisect_right
+from array import array
+from bisect import bisect_left, bisect_right
 from dataclasses import asdict, dataclass, field
 from hashlib import blake2b, md5
 from pathlib import Path
@@ -28,8 +29,10 @@ import pysam
 
 from ..errors import ReferenceDataError, VariantError
 from .columns import ReadColumns, md_nm
-from .edit import apply_allele, editable
-from .requests import SpikeRequest, read_requests
+from .edit import apply_allele, editable, editable_read
+from .inputs import alignment_format, localize, open_input, to_cram
+from .replace import SVOutcome, SVPlan, plan_sv
+from .requests import SpikeRequest, read_spike_vcf
 from .splice import (
     BaiLinearIndex,
     Replacement,
@@ -78,18 +81,26 @@ class SpikeResult:
     bytes_recompressed: int
     input_bytes: int
     timings: dict[str, float] = field(default_factory=dict)
+    svs: list[SVOutcome] = field(default_factory=list)
+    records_removed: int = 0
+    records_added: int = 0
 
     def to_dict(self) -> dict:
-        n = len(self.variants)
+        n = len(self.variants) + len(self.svs)
         return {
             "out": self.out,
             "index": self.index,
             "truth": self.truth,
             "variants": [asdict(v) for v in self.variants],
+            "svs": [asdict(v) for v in self.svs],
             "totals": {
                 "variants": n,
+                "small_variants": len(self.variants),
+                "structural_variants": len(self.svs),
                 "alt_reads": sum(v.alt_reads for v in self.variants),
                 "records_changed": self.records_changed,
+                "records_removed": self.records_removed,
+                "records_added": self.records_added,
                 "bytes_recompressed": self.bytes_recompressed,
                 "input_bytes": self.input_bytes,
             },
@@ -115,8 +126,9 @@ def _check_reference(af: pysam.AlignmentFile, fasta: pysam.FastaFile, bam: Path,
     shared = [n for n in af.references if n in fa_len]
     if not shared:
         raise ReferenceDataError(
-            f"BAM and reference share no contig names (BAM: {list(af.references)[:5]}..., "
-            f"FASTA: {list(fa_len)[:5]}...)", where=str(bam))
+            f"BAM is aligned to another reference: its contig {af.references[0]} (and every "
+            f"other: {', '.join(list(af.references)[:5])}) is not in the FASTA, which has "
+            f"{', '.join(list(fa_len)[:5])}", where=str(bam))
     bad = [f"{n} (BAM {af.get_reference_length(n)}, FASTA {fa_len[n]})" for n in shared
            if af.get_reference_length(n) != fa_len[n]]
     if bad:
@@ -171,7 +183,13 @@ class _Spiker:
             key = _ident(read)
             orig, cols = self.edited.get(key, (read, None))
             if cols is None:
-                cols = ReadColumns.from_read(read)
+                # columns are built only for reads that get edited: at thousands-x depth
+                # building them for every covering read was most of the time
+                if not any(op in (0, 7, 8) for op, _ in read.cigartuples or ()):
+                    continue
+                if read.reference_start <= lo and read.reference_end > hi:
+                    spanning.append((key, orig, None))
+                continue
             if not any(c[0] == "M" for c in cols.cols):
                 continue
             if cols.aligned_start() <= lo and cols.aligned_end() > hi:
@@ -193,7 +211,8 @@ class _Spiker:
         usable, prio = [], []
         for name in names:
             items = frags[name]
-            ok = all(editable(c, al, contig_len, o.is_reverse) for _, o, c in items)
+            ok = all(editable(c, al, contig_len, o.is_reverse) if c is not None
+                     else editable_read(o, al, contig_len) for _, o, c in items)
             if not ok:
                 continue
             tagged = [o.get_tag("HP") for _, o, _ in items if o.has_tag("HP")]
@@ -221,7 +240,9 @@ class _Spiker:
                             round(alt_reads / depth, 6), depth, alt_reads, target, eligible, hap)
 
     def _apply(self, req: SpikeRequest, orig: pysam.AlignedSegment,
-               cols: ReadColumns) -> ReadColumns:
+               cols: ReadColumns | None) -> ReadColumns:
+        if cols is None:
+            cols = ReadColumns.from_read(orig)
         d = abs(len(req.allele.alt) - (req.allele.end - req.allele.start))
         beg = max(cols.aligned_start() - d - 1, 0)
         end = cols.aligned_end() + d + 1
@@ -241,8 +262,7 @@ class _Spiker:
             quals = cols.qualities()
             rec.query_sequence = cols.sequence()
             if quals is not None:
-                rec.query_qualities = pysam.qualitystring_to_array(
-                    "".join(chr(q + 33) for q in quals))
+                rec.query_qualities = array("B", quals)
             rec.cigartuples = cols.cigar(ref, ref_beg)
             rec.reference_start = ref_beg
             if orig.has_tag("MD") or orig.has_tag("NM"):
@@ -255,20 +275,44 @@ class _Spiker:
         self._fix_mates(new)
         return new
 
-    def _find_mate(self, read: pysam.AlignedSegment) -> pysam.AlignedSegment | None:
+    def _find_mates(self, reads: list[pysam.AlignedSegment]
+                    ) -> dict[str, pysam.AlignedSegment | None]:
+        """Each read's primary mate, by read name (None when not in this file).
+
+        One sweep per cluster of mate positions instead of a fetch per read: at high depth
+        every fetch at a position returns thousands of overlapping reads, so per-read
+        lookups cost depth squared.
+        """
+        found: dict[str, pysam.AlignedSegment | None] = {}
+        wanted: dict[int, dict[tuple[int, str, int], pysam.AlignedSegment]] = {}
+        for read in reads:
+            found[read.query_name] = None
+            if not read.is_paired or read.mate_is_unmapped or read.next_reference_id < 0:
+                continue
+            tid, pnext = read.next_reference_id, read.next_reference_start
+            if pnext < self.af.get_reference_length(self.af.get_reference_name(tid)):
+                want = 0x80 if read.is_read1 else 0x40
+                wanted.setdefault(tid, {})[(pnext, read.query_name, want)] = read
+        for tid, keys in wanted.items():
+            name = self.af.get_reference_name(tid)
+            for a, b in _clusters(sorted({k[0] for k in keys}), gap=_MATE_WINDOW):
+                for m in self.af.fetch(name, a, b + 1):
+                    if m.reference_start < a or m.flag & 0x900:
+                        continue
+                    key = (m.reference_start, m.query_name, m.flag & 0xC0)
+                    if key in keys:
+                        found[m.query_name] = m
+        for read in reads:
+            if found[read.query_name] is None:
+                found[read.query_name] = self._mate_by_name(read)
+        return found
+
+    def _mate_by_name(self, read: pysam.AlignedSegment) -> pysam.AlignedSegment | None:
         if not read.is_paired or read.mate_is_unmapped or read.next_reference_id < 0:
             return None
-        name = self.af.get_reference_name(read.next_reference_id)
-        pnext = read.next_reference_start
-        want = 0x80 if read.is_read1 else 0x40
-
-        if pnext < self.af.get_reference_length(name):
-            for m in self.af.fetch(name, pnext, pnext + 1):
-                if (m.reference_start == pnext and m.query_name == read.query_name
-                        and m.flag & want and not m.flag & 0x900):
-                    return m
         if read.next_reference_id != read.reference_id:
             return None
+        want = 0x80 if read.is_read1 else 0x40
         # PNEXT does not point at the mate (e.g. a sliced BAM keeping source coordinates):
         # look for it by name near the read, within a bounded window
         tid = read.reference_id
@@ -295,11 +339,16 @@ class _Spiker:
 
     def _fix_mates(self, new: dict[Ident, pysam.AlignedSegment]) -> None:
         done: set[str] = set()
+        firsts = {}
+        for orig, _ in self.edited.values():
+            if not orig.flag & 0x900 and orig.is_paired:
+                firsts.setdefault(orig.query_name, orig)
+        mates = self._find_mates(list(firsts.values()))
         for key, (orig, _) in list(self.edited.items()):
             if orig.query_name in done or orig.flag & 0x900 or not orig.is_paired:
                 continue
             done.add(orig.query_name)
-            mate = self._find_mate(orig)
+            mate = mates[orig.query_name]
             mkey = _ident(mate) if mate is not None else None
             r_new = new[key]
             m_new = new.get(mkey) if mkey else None
@@ -324,6 +373,17 @@ class _Spiker:
                 changed = _update_pair_fields(m_new, mate, orig, r0, r1, delta, r_new)
                 if mkey in new or changed:
                     new[mkey] = m_new
+
+
+def _clusters(points: list[int], *, gap: int) -> list[tuple[int, int]]:
+    """Sorted points grouped into ``(first, last)`` runs with gaps of at most ``gap``."""
+    out: list[list[int]] = []
+    for p in points:
+        if out and p - out[-1][1] <= gap:
+            out[-1][1] = p
+        else:
+            out.append([p, p])
+    return [(a, b) for a, b in out]
 
 
 def _ref_len(cigar: str) -> int:
@@ -392,12 +452,22 @@ def _read_range(fh_path: Path, vo_a: int, vo_b: int) -> bytes:
 
 def _region_replacements(bam: Path, af: pysam.AlignmentFile, index: BaiLinearIndex,
                          new: dict[Ident, pysam.AlignedSegment],
-                         raw_new: dict[Ident, bytes]) -> list[Replacement]:
+                         raw_new: dict[Ident, bytes], removed: frozenset[Ident] = frozenset(),
+                         inserts: list[tuple[int, int, bool, bytes]] = ()) -> list[Replacement]:
+    """Replacements for changed records (``new``), deleted ones and inserted raw records.
+
+    ``inserts`` holds ``(tid, pos, is_reverse, raw)``. Each contig's affected positions are
+    merged into intervals; each interval's records are rebuilt in sorted order.
+    """
     spans: dict[int, list[list[int]]] = {}
     for key, rec in new.items():
         tid, pos0 = key[0], key[1]
         spans.setdefault(tid, []).append([min(pos0, rec.reference_start),
                                           max(pos0, rec.reference_start)])
+    for key in removed:
+        spans.setdefault(key[0], []).append([key[1], key[1]])
+    for tid, pos, _, _ in inserts:
+        spans.setdefault(tid, []).append([pos, pos])
     reps: list[Replacement] = []
     for tid in sorted(spans):
         ivs = sorted(spans[tid])
@@ -407,15 +477,18 @@ def _region_replacements(bam: Path, af: pysam.AlignmentFile, index: BaiLinearInd
                 merged[-1][1] = max(merged[-1][1], b)
             else:
                 merged.append([a, b])
-        reps.extend(_scan_regions(bam, af, index, tid, merged, new, raw_new))
+        ins = sorted((i for i in inserts if i[0] == tid), key=lambda t: t[1])
+        reps.extend(_scan_regions(bam, af, index, tid, merged, new, raw_new, removed, ins))
     return reps
 
 
-def _scan_regions(bam, af, index, tid, intervals, new, raw_new) -> list[Replacement]:
+def _scan_regions(bam, af, index, tid, intervals, new, raw_new, removed=frozenset(),
+                  inserts=()) -> list[Replacement]:
     """One replacement per interval, scanning forward and seeking only to skip ahead."""
     reps = []
     pending: tuple[int, pysam.AlignedSegment] | None = None  # record read past an interval
     last_pos = -1
+    starts = [i[1] for i in inserts]
     for lo, hi in intervals:
         start = index.start_offset(tid, lo)
         if start is None:
@@ -449,20 +522,24 @@ def _scan_regions(bam, af, index, tid, intervals, new, raw_new) -> list[Replacem
             if vo_a is None:
                 vo_a = vo
             recs.append(r)
-        if vo_a is None:  # pragma: no cover - a changed record always lies in its interval
-            raise RuntimeError("empty spike region")
-        reps.append(_rebuild_region(bam, recs, vo_a, vo_b, new, raw_new))
+        if vo_a is None:  # only insertions here: put them where the scan stopped
+            vo_a = vo_b
+        mine = inserts[bisect_left(starts, lo):bisect_right(starts, hi)]
+        reps.append(_rebuild_region(bam, recs, vo_a, vo_b, new, raw_new, removed, mine))
     return reps
 
 
-def _rebuild_region(bam, recs, vo_a, vo_b, new, raw_new) -> Replacement:
-    raws = split_records(_read_range(bam, vo_a, vo_b))
+def _rebuild_region(bam, recs, vo_a, vo_b, new, raw_new, removed=frozenset(),
+                    inserts=()) -> Replacement:
+    raws = split_records(_read_range(bam, vo_a, vo_b)) if vo_b > vo_a else []
     if len(raws) != len(recs):  # pragma: no cover
         raise RuntimeError("region record count mismatch")
     stay: list[tuple[int, bytes]] = []
-    moved: list[tuple[int, bool, bytes]] = []
+    moved: list[tuple[int, bool, bytes]] = [(p, rev, raw) for _, p, rev, raw in inserts]
     for r, raw in zip(recs, raws, strict=True):
         key = _ident(r)
+        if key in removed:
+            continue
         if key not in new:
             stay.append((r.reference_start, raw))
             continue
@@ -509,33 +586,68 @@ def _header_replacement(bam: Path, hdr_end_vo: int, cmdline: str) -> Replacement
 
 
 def _write_truth(path: Path, outcomes: list[SpikeOutcome], af: pysam.AlignmentFile,
-                 source: str) -> None:
+                 source: str, svs: list[SVOutcome] = ()) -> None:
     hdr = pysam.VariantHeader()
     hdr.add_meta("source", source)
     for name, length in zip(af.references, af.lengths, strict=True):
         hdr.contigs.add(name, length=length)
     hdr.info.add("REQ_VAF", 1, "Float", "Requested variant allele fraction")
-    hdr.info.add("VAF", 1, "Float", "Realized VAF: edited reads / covering reads")
+    hdr.info.add("VAF", 1, "Float", "Realized VAF: edited reads / covering reads (SV: ALT "
+                 "junction fragments / all fragments spanning a breakpoint)")
     hdr.info.add("DP", 1, "Integer", "Covering reads (primary, non-dup, spanning the event)")
     hdr.info.add("ALT_READS", 1, "Integer", "Reads edited to carry ALT")
     hdr.info.add("TARGET_READS", 1, "Integer", "floor(REQ_VAF * DP + 0.5)")
     hdr.info.add("HAP", 1, "Integer", "Haplotype preferred for ALT reads (1 or 2)")
+    hdr.info.add("END", 1, "Integer", "End of the SV (last affected base)")
+    hdr.info.add("SVTYPE", 1, "String", "Structural variant type")
+    hdr.info.add("SVLEN", 1, "Integer", "SV length (negative for deletions)")
+    hdr.info.add("CN", 1, "Integer", "Copy number of a CNV")
+    hdr.info.add("DP_BEFORE", 1, "Float", "Mean depth over the event before spiking")
+    hdr.info.add("DP_AFTER", 1, "Float", "Mean depth over the event after spiking")
+    hdr.info.add("EXP_RATIO", 1, "Float", "Expected depth ratio over the event")
+    hdr.info.add("SPLIT_READS", 1, "Integer", "Simulated reads with an SA tag")
+    hdr.info.add("DISCORDANT", 1, "Integer", "Simulated pairs not flagged proper")
+    hdr.info.add("WINDOW", 2, "Integer", "Replaced window (1-based start, end)")
     hdr.formats.add("GT", 1, "String", "Genotype")
     hdr.formats.add("AD", "R", "Integer", "Reads with REF, ALT (after spiking)")
     hdr.formats.add("AF", "A", "Float", "Realized VAF")
+    for sv in ("DEL", "DUP", "INV", "CNV"):
+        hdr.add_line(f"##ALT=<ID={sv},Description=\"{sv}\">")
     hdr.add_sample("SPIKE")
     mode = "wz" if str(path).endswith(".gz") else "w"
     tmp = path.with_name(path.name + ".tmp")
+    order = list(af.references)
+    rows = [(order.index(o.chrom), o.pos, 0, o) for o in outcomes]
+    rows += [(order.index(o.chrom), o.pos, 1, o) for o in svs]
     with pysam.VariantFile(str(tmp), mode, header=hdr) as vf:
-        for o in sorted(outcomes, key=lambda o: (list(af.references).index(o.chrom), o.pos)):
-            rec = vf.new_record(contig=o.chrom, start=o.pos - 1, alleles=(o.ref, o.alt),
-                                filter="PASS")
-            rec.info.update(REQ_VAF=o.requested_vaf, VAF=o.realized_vaf, DP=o.depth,
-                            ALT_READS=o.alt_reads, TARGET_READS=o.target_reads, HAP=o.haplotype)
-            s = rec.samples["SPIKE"]
-            s["GT"] = (1, 1) if o.alt_reads == o.depth else (0, 1)
-            s["AD"] = (o.depth - o.alt_reads, o.alt_reads)
-            s["AF"] = o.realized_vaf
+        for _, _, kind, o in sorted(rows, key=lambda t: t[:3]):
+            if kind == 0:
+                rec = vf.new_record(contig=o.chrom, start=o.pos - 1, alleles=(o.ref, o.alt),
+                                    filter="PASS")
+                rec.info.update(REQ_VAF=o.requested_vaf, VAF=o.realized_vaf, DP=o.depth,
+                                ALT_READS=o.alt_reads, TARGET_READS=o.target_reads,
+                                HAP=o.haplotype)
+                s = rec.samples["SPIKE"]
+                s["GT"] = (1, 1) if o.alt_reads == o.depth else (0, 1)
+                s["AD"] = (o.depth - o.alt_reads, o.alt_reads)
+                s["AF"] = o.realized_vaf
+            else:
+                alt = o.alt if o.svtype == "INS" else f"<{o.svtype}>"
+                stop = o.end if o.svtype != "INS" else o.pos
+                rec = vf.new_record(contig=o.chrom, start=o.pos - 1, stop=stop,
+                                    alleles=(o.ref, alt), filter="PASS")
+                svlen = len(alt) - 1 if o.svtype == "INS" else o.end - o.pos
+                rec.info.update(SVTYPE=o.svtype, SVLEN=-svlen if o.svtype == "DEL" else svlen,
+                                REQ_VAF=o.requested_vaf, VAF=o.realized_vaf,
+                                DP_BEFORE=o.depth_before, DP_AFTER=o.depth_after,
+                                EXP_RATIO=o.expected_ratio, SPLIT_READS=o.split_reads,
+                                DISCORDANT=o.discordant_pairs,
+                                WINDOW=(o.window[0] + 1, o.window[1]))
+                if o.cn is not None:
+                    rec.info["CN"] = o.cn
+                s = rec.samples["SPIKE"]
+                s["GT"] = (1, 1) if o.requested_vaf >= 1.0 else (0, 1)
+                s["AF"] = o.realized_vaf
             vf.write(rec)
     if mode == "wz":
         pysam.tabix_index(str(tmp), preset="vcf", force=True)
@@ -543,31 +655,55 @@ def _write_truth(path: Path, outcomes: list[SpikeOutcome], af: pysam.AlignmentFi
     os.replace(tmp, path)
 
 
+def _check_separation(small: list[SpikeRequest], plans: list[SVPlan]) -> None:
+    """SV windows must not overlap each other or a small variant: refuse, naming both."""
+    wins = sorted((p.request.chrom, *p.outcome.window, p.request.label) for p in plans)
+    for a, b in zip(wins, wins[1:], strict=False):
+        if a[0] == b[0] and b[1] < a[2]:
+            raise VariantError(f"its replaced window overlaps the one of {a[3]} "
+                               f"({a[0]}:{a[1] + 1}-{a[2]}); spike them in separate runs",
+                               where=b[3])
+    for r in small:
+        for c, w0, w1, label in wins:
+            if r.chrom == c and r.span[0] < w1 and r.span[1] > w0:
+                raise VariantError(f"lies in the replaced window of SV {label} "
+                                   f"({c}:{w0 + 1}-{w1})", where=r.label)
+
+
 def spike_bam(*, bam: str | os.PathLike, reference: str | os.PathLike,
               variants: str | os.PathLike, out: str | os.PathLike, seed: int = 0,
               truth_out: str | os.PathLike | None = None, min_mapq: int = 0) -> SpikeResult:
-    """Spike SNVs, MNVs and indels into the reads of a sorted, indexed BAM.
+    """Spike SNVs, MNVs, indels and SVs into the reads of a sorted BAM or CRAM.
 
-    Only the records that change (edited reads, and mates whose PNEXT/TLEN/MC follow) and the
-    BGZF blocks holding them are rewritten; every other block is copied byte for byte.
+    Small variants edit the covering reads (see the module docstring). SVs (symbolic ALTs
+    ``<DEL>``, ``<DUP>``, ``<INV>``, ``<INS>``, ``<CNV>`` or ``INFO/SVTYPE``) replace the pairs
+    of a window around the event with pairs simulated from the altered haplotypes at the
+    observed depth and with the sample's fragment sizes and qualities
+    (:mod:`synthlib.spike.replace`). For BAM output only the records that change (edited,
+    removed, added, and mates whose PNEXT/TLEN/MC follow) and the BGZF blocks holding them
+    are rewritten; every other block is copied byte for byte.
 
     Parameters
     ----------
     bam
-        Coordinate-sorted BAM with a ``.bai`` index (built in a temp dir when missing).
+        Coordinate-sorted BAM (``.bai`` used when present, else built) or CRAM; a local path
+        or an ``https://``, ``http://``, ``gs://`` or ``file://`` URL (downloaded first).
     reference
-        FASTA (plain or bgzipped, with ``.fai``) the BAM was aligned to.
+        FASTA (plain or bgzipped, with ``.fai``) the reads are aligned to; local or URL.
     variants
-        VCF of SNV/MNV/indel records, one ALT each. VAF from INFO/VAF, FORMAT/VAF or GT.
+        VCF, one ALT per record. VAF from INFO/VAF, FORMAT/VAF or GT; CNVs take INFO/CN
+        (or FORMAT/CN) and INFO/VAF as the fraction of cells (default 1).
     out
-        Output BAM; ``out + '.bai'`` is written next to it. Both appear atomically.
+        Output ``.bam`` (index ``out + '.bai'``) or ``.cram`` (a full re-encode of the spliced
+        BAM; index ``out + '.crai'``). Both appear atomically.
     seed
-        Seeds each variant's draws with ``SeedSequence(seed, spawn_key=(vcf_index,))``.
+        Seeds each variant's draws with ``SeedSequence(seed, spawn_key=(vcf_index, ...))``.
     truth_out
         Optional truth VCF (``.vcf`` or ``.vcf.gz`` + ``.tbi``): requested and realized VAF,
-        depth and edited reads per variant.
+        depth and edited reads per variant; for SVs depth before/after, expected ratio, split
+        reads and discordant pairs.
     min_mapq
-        Reads below this MAPQ neither count in depth nor get edited.
+        Reads below this MAPQ neither count in depth nor get edited (small variants).
 
     Returns
     -------
@@ -577,27 +713,31 @@ def spike_bam(*, bam: str | os.PathLike, reference: str | os.PathLike,
     ------
     VariantError
         A variant with no coverage, a VAF that rounds to 0 reads at the site's depth
-        (``floor(vaf * depth + 0.5) < 1``), REF not matching the reference, overlapping
-        spikes, symbolic alleles (SVs are not supported yet), or no read able to carry it.
+        (``floor(vaf * depth + 0.5) < 1``; SVs: under half an ALT fragment expected), REF not
+        matching the reference, overlapping spikes or SV windows, or no read able to carry it.
     ReferenceDataError
-        Missing/unreadable inputs, or a BAM aligned to another reference (contig lengths or
-        M5 differ from the FASTA).
+        Missing/unreadable inputs, or a BAM aligned to another reference (contig names,
+        lengths or M5 differ from the FASTA; the message names the contig).
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    bam_p, out_p = Path(bam), Path(out)
-    if not bam_p.is_file():
-        raise ReferenceDataError("input BAM not found", where=str(bam_p))
-    if out_p.resolve() == bam_p.resolve():
+    out_p = Path(out)
+    if not _is_url(bam) and not Path(bam).is_file():
+        raise ReferenceDataError("input BAM not found", where=str(bam))
+    if not _is_url(bam) and out_p.resolve() == Path(bam).resolve():
         raise ReferenceDataError("output must differ from the input BAM", where=str(out_p))
-    try:
-        fasta = pysam.FastaFile(str(reference))
-    except (OSError, ValueError) as exc:
-        raise ReferenceDataError(f"cannot open reference FASTA: {exc}",
-                                 where=str(reference)) from exc
+    out_fmt = alignment_format(out_p)
     out_p.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_p.parent, prefix=".spike-") as td:
         tmpdir = Path(td)
+        ref_p = localize(reference, scratch=tmpdir, indexes=(".fai", ".gzi"))
+        try:
+            fasta = pysam.FastaFile(str(ref_p))
+        except (OSError, ValueError) as exc:
+            raise ReferenceDataError(f"cannot open reference FASTA: {exc}",
+                                     where=str(reference)) from exc
+        bam_p = open_input(bam, reference=ref_p, scratch=tmpdir)
+        timings["fetch"] = time.perf_counter() - t0
         bai = _find_index(bam_p)
         if bai is None:
             bai = tmpdir / "input.bai"
@@ -605,51 +745,89 @@ def spike_bam(*, bam: str | os.PathLike, reference: str | os.PathLike,
         try:
             af = pysam.AlignmentFile(str(bam_p), "rb", index_filename=str(bai))
         except (OSError, ValueError) as exc:
-            raise ReferenceDataError(f"cannot open BAM: {exc}", where=str(bam_p)) from exc
+            raise ReferenceDataError(f"cannot open BAM: {exc}", where=str(bam)) from exc
         with af, fasta:
             hdr_end_vo = af.tell()
             so = af.header.to_dict().get("HD", {}).get("SO")
             if so not in (None, "coordinate"):
                 raise ReferenceDataError(f"BAM must be coordinate-sorted (SO:{so})",
-                                         where=str(bam_p))
-            reqs = read_requests(str(variants), fasta)
-            _check_reference(af, fasta, bam_p, str(reference), {r.chrom for r in reqs})
-            timings["parse"] = time.perf_counter() - t0
+                                         where=str(bam))
+            # names and lengths first: a BAM on another reference is the clearer message
+            _check_reference(af, fasta, Path(str(bam)), str(reference), set())
+            reqs, sv_reqs = read_spike_vcf(str(variants), fasta)
+            _check_reference(af, fasta, Path(str(bam)), str(reference),
+                             {r.chrom for r in [*reqs, *sv_reqs]})
+            timings["parse"] = time.perf_counter() - t0 - timings["fetch"]
+
+            t = time.perf_counter()
+            plans = [plan_sv(af=af, fasta=fasta, req=r, seed=seed)
+                     for r in sorted(sv_reqs, key=lambda r: (af.get_tid(r.chrom), r.pos))]
+            _check_separation(reqs, plans)
+            removed: dict[Ident, pysam.AlignedSegment] = {}
+            added: list[pysam.AlignedSegment] = []
+            for pl in plans:
+                removed.update(pl.removed)
+                added.extend(pl.added)
+            timings["sv"] = time.perf_counter() - t
 
             t = time.perf_counter()
             spiker = _Spiker(af, fasta, seed, min_mapq)
             order = sorted(reqs, key=lambda r: (af.get_tid(r.chrom), r.pos))
             outcomes = {r.index: spiker.spike(r) for r in order}
             new = spiker.build_records()
+            clash = [k for k in new if k in removed]
+            if clash:
+                raise VariantError("a small variant's reads or their mates lie in an SV's "
+                                   f"replaced window (read {clash[0][2]}); move them apart",
+                                   where=str(variants))
             timings["edit"] = time.perf_counter() - t
 
             t = time.perf_counter()
             keys = list(new)
-            raws = _serialize([new[k] for k in keys], af.header, tmpdir)
-            raw_new = dict(zip(keys, raws, strict=True))
+            raws = _serialize([new[k] for k in keys] + added, af.header, tmpdir)
+            raw_new = dict(zip(keys, raws[:len(keys)], strict=True))
+            inserts = [(r.reference_id, r.reference_start, r.is_reverse, raw)
+                       for r, raw in zip(added, raws[len(keys):], strict=True)]
             index = BaiLinearIndex(bai)
-            reps = _region_replacements(bam_p, af, index, new, raw_new)
-            cmd = f"synth spike --variants {Path(variants).name} --seed {seed}"
+            reps = _region_replacements(bam_p, af, index, new, raw_new,
+                                        frozenset(removed), inserts)
+            cmd = f"synth spike --variants {Path(str(variants)).name} --seed {seed}"
             reps.append(_header_replacement(bam_p, hdr_end_vo, cmd))
             tmp_bam = tmpdir / "out.bam"
             recompressed = splice_bam(bam_p, tmp_bam, reps)
             timings["splice"] = time.perf_counter() - t
 
             t = time.perf_counter()
-            tmp_bai = tmpdir / "out.bam.bai"
-            pysam.samtools.index(str(tmp_bam), str(tmp_bai))
+            if out_fmt == "cram":
+                tmp_out = tmpdir / "out.cram"
+                to_cram(tmp_bam, reference=ref_p, out=tmp_out)
+                tmp_idx, idx_path = Path(f"{tmp_out}.crai"), Path(f"{out_p}.crai")
+            else:
+                tmp_out = tmp_bam
+                tmp_idx, idx_path = tmpdir / "out.bam.bai", Path(f"{out_p}.bai")
+                pysam.samtools.index(str(tmp_bam), str(tmp_idx))
             timings["index"] = time.perf_counter() - t
 
             results = [outcomes[r.index] for r in reqs]
+            sv_results = [pl.outcome for pl in sorted(plans, key=lambda p: p.request.index)]
             truth_p = Path(truth_out) if truth_out else None
             if truth_p is not None:
                 t = time.perf_counter()
-                _write_truth(truth_p, results, af, f"synth spike {bam_p.name}")
+                _write_truth(truth_p, results, af, f"synth spike {Path(str(bam)).name}",
+                             sv_results)
                 timings["truth"] = time.perf_counter() - t
-            os.replace(tmp_bam, out_p)
-            os.replace(tmp_bai, f"{out_p}.bai")
+            os.replace(tmp_out, out_p)
+            os.replace(tmp_idx, idx_path)
+        input_bytes = bam_p.stat().st_size
     timings["total"] = time.perf_counter() - t0
     return SpikeResult(
-        out=str(out_p), index=f"{out_p}.bai", truth=str(truth_p) if truth_p else None,
+        out=str(out_p), index=str(idx_path), truth=str(truth_p) if truth_p else None,
         variants=results, records_changed=len(new), bytes_recompressed=recompressed,
-        input_bytes=bam_p.stat().st_size, timings=timings)
+        input_bytes=input_bytes, timings=timings, svs=sv_results,
+        records_removed=len(removed), records_added=len(added))
+
+
+def _is_url(path) -> bool:
+    from .inputs import is_remote
+
+    return is_remote(path)

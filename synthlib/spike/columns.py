@@ -11,6 +11,7 @@ reference, the MD/NM tags an aligner would write.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 
 import pysam
 
@@ -49,6 +50,7 @@ class ReadColumns:
         seq = read.query_sequence or ""
         quals = read.query_qualities
         has_qual = quals is not None
+        qlist = quals.tolist() if has_qual else []
         cols: list[Column] = []
         qi = 0
         ri = read.reference_start
@@ -66,17 +68,19 @@ class ReadColumns:
                 continue
             op = _CODE_OP[code]
             eqx = eqx or code in (7, 8)
-            for _ in range(n):
-                if op == "M":
-                    cols.append(("M", ri, seq[qi], quals[qi] if has_qual else -1))
-                    qi += 1
-                    ri += 1
-                elif op in ("I", "S"):
-                    cols.append((op, -1, seq[qi], quals[qi] if has_qual else -1))
-                    qi += 1
-                else:
-                    cols.append((op, ri, "", -1))
-                    ri += 1
+            # one zip per operation rather than a Python step per base
+            q = qlist[qi:qi + n] if has_qual else repeat(-1, n)
+            if op == "M":
+                cols.extend(zip(repeat("M", n), range(ri, ri + n), seq[qi:qi + n], q, strict=True))
+                qi += n
+                ri += n
+            elif op in ("I", "S"):
+                cols.extend(zip(repeat(op, n), repeat(-1, n), seq[qi:qi + n], q, strict=True))
+                qi += n
+            else:
+                cols.extend(zip(repeat(op, n), range(ri, ri + n), repeat("", n),
+                                repeat(-1, n), strict=True))
+                ri += n
         return cls(cols, hard_left, hard_right, eqx, has_qual)
 
     # -- views ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .columns import Column, ReadColumns
 
-__all__ = ["Allele", "editable", "apply_allele"]
+__all__ = ["Allele", "editable", "editable_read", "apply_allele"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,39 @@ def editable(rc: ReadColumns, allele: Allele, contig_len: int, is_reverse: bool)
         if is_reverse:
             return rc.aligned_start() + d >= 0
         return rc.aligned_end() - d <= contig_len
+    return True
+
+
+def editable_read(read, allele: Allele, contig_len: int) -> bool:
+    """:func:`editable` on an unedited pysam read, from its CIGAR alone (no columns).
+
+    The event's bases (plus one each side for indels) must lie in one run of aligned
+    operations with no insertion, deletion, skip or clip in between.
+    """
+    lo = allele.start - 1 if allele.is_indel else allele.start
+    hi = allele.end if allele.is_indel else allele.end - 1
+    pos = read.reference_start
+    run_start = None
+    ok = False
+    for op, n in read.cigartuples or ():
+        if op in (0, 7, 8):
+            if run_start is None:
+                run_start = pos
+            pos += n
+            if run_start <= lo and pos > hi:
+                ok = True
+                break
+        else:
+            run_start = None
+            if op in (2, 3):
+                pos += n
+    if not ok:
+        return False
+    d = len(allele.alt) - (allele.end - allele.start)
+    if d < 0:
+        if read.is_reverse:
+            return read.reference_start + d >= 0
+        return read.reference_end - d <= contig_len
     return True
 
 

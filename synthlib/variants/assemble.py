@@ -6,7 +6,9 @@ Rules (documented, deterministic):
   not placed (the earlier one, by position, wins);
 - germline variants whose REF span crosses the chunk end are not placed (chunks stay independent);
 - somatic spikes (with a VAF) never displace germline variants: one within a base of a placed
-  germline variant is dropped (so a tumor and its matched normal share the germline).
+  germline variant is dropped (so a tumor and its matched normal share the germline);
+- on a haploid locus (``sample.sex``/``sample.ploidy``) only haplotype 0's germline draw is
+  kept (the allele is present with probability AF; GT ``1``); an absent locus has none.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from ..plan import Plan, Streams, WorkUnit, unit_seed
 from .germline import participant_genotypes, sample_germline
 from .model import Variant
+from .ploidy import haploid_germline
 
 __all__ = ["chunk_variants", "window_variants"]
 
@@ -71,12 +74,17 @@ def chunk_variants(plan: Plan, unit: WorkUnit) -> list[Variant]:
     # Somatic spikes do not displace germline variants (a matched normal, which has no
     # somatic spikes, must get the same germline); a somatic spike within one base of a
     # placed germline variant is dropped instead.
+    # Haploid loci keep haplotype 0's draws; absent ones (female chrY) none.
+    germline = haploid_germline(germline, getattr(plan, "ploidy", {}))
     plain = [v for v in spikes if v.vaf is None]
     accepted = _resolve(germline, plain)
     somatic = [v for v in spikes if v.vaf is not None]
     if somatic:
+        # A somatic symbolic SV only needs its anchor and first base clear: germline variants
+        # inside it stay (cells without it keep them; on its haplotype the SV hides them).
         somatic = [v for v in somatic
-                   if not any(g.pos <= v.end and v.pos <= g.end for g in accepted)]
+                   if not any(g.pos <= (v.pos + 1 if v.svend is not None else v.end)
+                              and v.pos <= g.end for g in accepted)]
     result = sorted(plain + somatic + accepted)
     if len(cache) > 4:
         cache.clear()

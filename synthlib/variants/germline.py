@@ -176,7 +176,9 @@ def participant_genotypes(
     Returns
     -------
     list of Variant
-        Sorted, left-normalized, ``source="germline"``; records with a missing genotype,
+        Sorted, left-normalized, ``source="germline"``; a haploid GT ``a`` is read as
+        ``a|0`` (kept as haploid ``a`` on a haploid locus, see ``variants.ploidy``); records
+        with a missing genotype,
         symbolic or non-ACGT alleles, indels longer than ``max_indel``, or a span crossing
         ``end`` are left out, like in :func:`sample_germline`.
     """
@@ -202,13 +204,16 @@ def participant_genotypes(
             pos = rec.pos - 1
             call = rec.samples[who]
             gt = call["GT"]
-            if pos < start or gt is None or None in gt or len(gt) != 2:
+            if pos < start or gt is None or None in gt or len(gt) not in (1, 2):
                 continue
+            haploid = len(gt) == 1
+            if haploid:  # a haploid call (male chrX/chrY): haplotype 0 holds it
+                gt = (gt[0], 0)
             ref = rec.ref
             if pos + len(ref) > end or not _BASES.match(ref):
                 continue
             a, b = gt
-            if not call.phased and a != b and flip < 0.5:
+            if not call.phased and not haploid and a != b and flip < 0.5:
                 a, b = b, a
             for allele in sorted({x for x in (a, b) if x}):
                 alt = rec.alleles[allele]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .breakend import TRA
 from .model import Variant
 from .sv import hap_copies
 
@@ -48,6 +49,9 @@ class Haplotype:
     anchor : np.ndarray, shape (m,), int64
         Reference position of the base, or of the nearest mapped base before it (inserted
         bases): decides which unit owns a fragment starting there.
+    svs
+        The structural variants (and translocation sides) this haplotype was built with,
+        whether or not its slot carries them: what its fragment budget follows.
     """
 
     seq: np.ndarray
@@ -57,6 +61,7 @@ class Haplotype:
     seg: np.ndarray
     rev: np.ndarray
     anchor: np.ndarray
+    svs: tuple = ()
 
     def hap_index(self, ref_positions: np.ndarray) -> np.ndarray:
         """Haplotype index of reference positions inside the window, shape like the input."""
@@ -77,6 +82,8 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
 
     cursor = start
     for v in variants:
+        if v.svtype == TRA:
+            continue  # junction reads come from synthlib.reads.junctions
         symbolic = v.svend is not None
         if v.pos < cursor or v.end > end:
             continue  # overlaps an earlier variant, or clipped by the window
@@ -115,7 +122,8 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
     last = np.maximum.accumulate(np.where(mapped, np.arange(len(seq)), -1))
     anchor = np.where(last >= 0, ref_pos[np.maximum(last, 0)], start)
     return Haplotype(seq=seq, ref_pos=ref_pos, ref_index=ref_index, start=start, seg=segs,
-                     rev=revs, anchor=anchor)
+                     rev=revs, anchor=anchor,
+                     svs=tuple(v for v in variants if v.svtype is not None))
 
 
 def build_haplotypes(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Variant", "normalize", "variant_type"]
+__all__ = ["Variant", "normalize", "variant_type", "carrier_fraction", "gt_text"]
 
 
 @dataclass(frozen=True, order=True)
@@ -34,6 +34,10 @@ class Variant:
         Total copy number of a ``CNV`` (0..N), else None.
     vaf
         Somatic variants only: target variant allele fraction in the reads, else None.
+    ploidy
+        Copies of the locus in the genome: 2, or 1 on a haploid region (male chrX outside
+        the PARs, chrY): then only haplotype 0 exists, ``gt`` is ``(1, 0)`` and the truth
+        GT is written haploid (``1``).
     """
 
     chrom: str
@@ -48,6 +52,7 @@ class Variant:
     svend: int | None = None
     cn: int | None = None
     vaf: float | None = None
+    ploidy: int = 2
 
     @property
     def end(self) -> int:
@@ -57,6 +62,19 @@ class Variant:
     @property
     def label(self) -> str:
         return f"{self.chrom}:{self.pos + 1} {self.ref}>{self.alt}"
+
+
+def carrier_fraction(v: Variant) -> float:
+    """Fraction of the cells carrying a somatic variant: ``ploidy x VAF / alleles in GT``.
+
+    A het diploid variant at VAF 0.2 sits in 40 % of the cells; a haploid one in 20 %.
+    """
+    return v.ploidy * float(v.vaf or 0.0) / max(1, sum(v.gt[: v.ploidy]))
+
+
+def gt_text(v: Variant) -> str:
+    """The truth GT: phased ``a|b``, or one allele on a haploid region."""
+    return str(v.gt[0]) if v.ploidy == 1 else f"{v.gt[0]}|{v.gt[1]}"
 
 
 def variant_type(ref: str, alt: str) -> str:

@@ -32,6 +32,9 @@ def normal_spec(tumor: DatasetSpec, *, id: str | None = None) -> DatasetSpec:
     v = data["variants"]
     v["explicit"] = [x for x in v["explicit"] if x["vaf"] is None]
     v["random"] = [x for x in v["random"] if x["vaf"] is None]
+    sv = v["structural"]
+    sv["explicit"] = [x for x in sv["explicit"] if x["vaf"] is None]
+    sv["random"] = [x for x in sv["random"] if x["vaf"] is None]
     return DatasetSpec.model_validate(data)
 
 

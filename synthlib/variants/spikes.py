@@ -12,8 +12,15 @@ from ..errors import VariantError
 from ..intervals import merge
 from ..reference import Reference
 from ..spec import DatasetSpec, RandomSV, RandomVariants
+from .breakend import (
+    TRA,
+    check_breaks_clear,
+    junction_pad,
+    make_translocation,
+    random_translocations,
+)
 from .model import Variant, normalize
-from .sv import SV_TYPES, check_sv_fits, make_sv
+from .sv import SV_TYPES, check_sv_fits, cnv_genotype, make_sv
 
 __all__ = ["explicit_spikes", "random_spikes", "check_no_overlap", "GENOTYPES", "SPIKE_GAP",
            "SV_GAP"]
@@ -22,6 +29,7 @@ __all__ = ["explicit_spikes", "random_spikes", "check_no_overlap", "GENOTYPES", 
 #: or dropping somatic variants or SVs never moves the other spikes (tumor/normal share them).
 _SOMATIC_KEY = (3, 1)
 _SV_KEY = (3, 2)
+_SOMATIC_SV_KEY = (3, 5)
 
 #: Minimum bases between an SV and any other spike.
 SV_GAP = 500
@@ -67,23 +75,37 @@ def explicit_spikes(spec: DatasetSpec, reference: Reference) -> list[Variant]:
             Variant(ev.chrom, npos, nref, nalt, gt=gt, source="somatic" if ev.vaf else "spike",
                     vid=ev.id or ".", vaf=ev.vaf)
         )
+    n_plain = n_som = 0
     for i, sv in enumerate(spec.variants.structural.explicit):
         where = f"variants.structural.explicit[{i}] {sv.type} {sv.chrom}:{sv.pos}"
         if sv.chrom not in reference.lengths:
             raise VariantError(f"contig {sv.chrom!r} is not in the reference", where=where)
         svtype = SV_TYPES[sv.type]
+        gt = GENOTYPES[sv.genotype]
+        _check_vaf(spec, sv.vaf, gt if svtype != "CNV" else cnv_genotype(sv.cn or 0),
+                   where=where)
+        # Somatic SVs count in their own key space: the matched normal (without them) gets
+        # the same random insert sequences for the others.
+        key = (*_SV_KEY, n_plain) if sv.vaf is None else (*_SOMATIC_SV_KEY, n_som)
+        n_plain, n_som = n_plain + (sv.vaf is None), n_som + (sv.vaf is not None)
+        if svtype == TRA:
+            out += make_translocation(
+                reference=reference, chrom=sv.chrom, bp=sv.pos - 1, chrom2=sv.chrom2 or "",
+                bp2=(sv.pos2 or 0) - 1, gt=gt, vid=sv.id or f"tra_{i}",
+                pad=junction_pad(spec), vaf=sv.vaf, where=where)
+            continue
         size = (len(sv.sequence) if sv.sequence else sv.length) if svtype == "INS" else (
             sv.end - sv.pos + 1)
         v = make_sv(reference=reference, chrom=sv.chrom, pos=sv.pos - 2, svtype=svtype,
-                    size=size, gt=GENOTYPES[sv.genotype], vid=sv.id or where, cn=sv.cn,
-                    sequence=sv.sequence,
-                    rng=np.random.default_rng(np.random.SeedSequence(spec.seed,
-                                                                     spawn_key=(*_SV_KEY, i))))
+                    size=size, gt=gt, vid=sv.id or where, cn=sv.cn,
+                    sequence=sv.sequence, vaf=sv.vaf,
+                    rng=np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=key)))
         if sv.id is None:
             v = _with_vid(v, ".")
         check_sv_fits(spec, sv.chrom, v.pos, max(v.end, v.pos + 2), where=where)
         out.append(v)
     check_no_overlap(sorted(out), what="variants.explicit")
+    check_breaks_clear(sorted(out), pad=junction_pad(spec), what="variants.structural.explicit")
     return sorted(out)
 
 
@@ -97,7 +119,7 @@ def _check_vaf(spec: DatasetSpec, vaf: float | None, gt: tuple[int, int], *, whe
     if vaf is None:
         return
     purity = spec.somatic.purity if spec.somatic else 1.0
-    if 2 * vaf / sum(gt) > purity + 1e-12:
+    if 2 * vaf / max(1, sum(gt)) > purity + 1e-12:
         raise VariantError(
             f"vaf {vaf} needs more tumor cells than purity {purity} gives "
             f"(at most {purity * sum(gt) / 2:g} for this genotype)", where=where)
@@ -156,6 +178,7 @@ def random_spikes(
     targets: list[tuple[str, np.ndarray]] | None,
     taken: list[Variant],
     rng: np.random.Generator,
+    strata: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> list[Variant]:
     """Place the spec's random variants uniformly, avoiding Ns, each other and ``taken``.
 
@@ -167,6 +190,8 @@ def random_spikes(
         Per contig, target intervals (for ``in_targets`` requests).
     taken
         Variants already placed (the explicit ones).
+    strata
+        ``in_regions`` name -> its intervals per contig (:func:`synthlib.strata.load_strata`).
 
     Raises
     ------
@@ -176,21 +201,24 @@ def random_spikes(
     placed: list[Variant] = list(taken)
     occupied: dict[str, list[tuple[int, int]]] = {}
     for v in placed:
-        gap = SV_GAP if v.svtype else SPIKE_GAP
+        gap = max(SV_GAP, junction_pad(spec)) if v.svtype == TRA else (
+            SV_GAP if v.svtype else SPIKE_GAP)
         occupied.setdefault(v.chrom, []).append((v.pos - gap, v.end + gap))
     out: list[Variant] = []
     # SVs first (they need the most room), each family from its own stream: germline-like
     # spikes keep their places whether or not SVs or somatic groups are asked for.
     sv_rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=_SV_KEY))
     for i, sreq in enumerate(spec.variants.structural.random):
-        out += _random_svs(spec, reference, sreq, i, territory=territory, occupied=occupied,
-                           rng=sv_rng)
+        if sreq.vaf is None:
+            out += _random_svs(spec, reference, sreq, i, territory=territory,
+                               occupied=occupied, rng=sv_rng)
     somatic_rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=_SOMATIC_KEY))
     groups = [r for r in spec.variants.random if r.vaf is None]
     groups += [r for r in spec.variants.random if r.vaf is not None]
     n_plain = sum(r.vaf is None for r in spec.variants.random)
     for k, req in enumerate(groups):
         if k == n_plain:
+            out += _somatic_svs(spec, reference, territory=territory, occupied=occupied)
             rng = somatic_rng
         tag = "rand" if req.vaf is None else "som"
         i = k if req.vaf is None else k - n_plain
@@ -198,6 +226,14 @@ def random_spikes(
         space = targets if req.in_targets else territory
         if req.in_targets and not targets:
             raise VariantError("in_targets needs an exome or panel assay with targets", where=where)
+        stratum = None
+        if req.in_regions:  # a stratification BED: draw inside it, keep what stays inside
+            from ..strata import contains, restrict
+
+            stratum = (strata or {}).get(req.in_regions)
+            if stratum is None:
+                raise VariantError(f"in_regions {req.in_regions!r} was not loaded", where=where)
+            space = restrict(space, stratum, where=where)
         got = 0
         for _attempt in range(50):
             need = req.count - got
@@ -214,6 +250,8 @@ def random_spikes(
                     return reference.fetch(chrom, a, b).decode()
 
                 npos, nref, nalt = normalize(p, ref, alt, fetch)
+                if stratum is not None and not contains(stratum, chrom, npos, npos + len(nref)):
+                    continue
                 lo, hi = npos - SPIKE_GAP, npos + len(nref) + SPIKE_GAP
                 if any(a < hi and lo < b for a, b in occupied.get(chrom, [])):
                     continue
@@ -232,7 +270,21 @@ def random_spikes(
                 f"placed only {got} of {req.count}: the territory is too small or crowded",
                 where=where,
             )
+    if n_plain == len(groups):
+        out += _somatic_svs(spec, reference, territory=territory, occupied=occupied)
     return sorted(out)
+
+
+def _somatic_svs(spec: DatasetSpec, reference: Reference, *, territory, occupied) -> list:
+    """Random somatic SV groups, from their own stream and after every germline-like spike,
+    so the matched normal (which has none) places all its other spikes identically."""
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=_SOMATIC_SV_KEY))
+    out: list[Variant] = []
+    for i, sreq in enumerate(spec.variants.structural.random):
+        if sreq.vaf is not None:
+            out += _random_svs(spec, reference, sreq, i, territory=territory,
+                               occupied=occupied, rng=rng)
+    return out
 
 
 def _random_svs(
@@ -243,6 +295,14 @@ def _random_svs(
     """Place one random SV group: whole span accessible, inside one chunk, apart from others."""
     where = f"variants.structural.random[{i}] ({req.type} x{req.count})"
     svtype = SV_TYPES[req.type]
+    if svtype == TRA:
+        gts = [GENOTYPES[req.genotype] if req.genotype != "mixed" else (
+            (1, 1) if rng.random() < 1 / 3 else (0, 1)) for _ in range(req.count)]
+        for g in gts:
+            _check_vaf(spec, req.vaf, g, where=where)
+        return random_translocations(
+            reference=reference, territory=territory, occupied=occupied, rng=rng, gts=gts,
+            pad=junction_pad(spec), vaf=req.vaf, prefix=f"sv_translocation_{i}", where=where)
     cs, margin = spec.chunk_size, 2 * spec.fragment.max + 64
     runs: dict[str, np.ndarray] = {}
     for c, iv in territory:
@@ -270,9 +330,11 @@ def _random_svs(
             gt = GENOTYPES[req.genotype] if req.genotype != "mixed" else (
                 (1, 1) if rng.random() < 1 / 3 else (0, 1))
             cn = int(rng.choice(req.cn)) if svtype == "CNV" else None
+            _check_vaf(spec, req.vaf, cnv_genotype(cn) if cn is not None else gt, where=where)
             try:
                 v = make_sv(reference=reference, chrom=chrom, pos=p, svtype=svtype, size=size,
-                            gt=gt, vid=f"sv_{req.type}_{i}_{len(out)}", cn=cn, rng=rng)
+                            gt=gt, vid=f"sv_{req.type}_{i}_{len(out)}", cn=cn, rng=rng,
+                            vaf=req.vaf)
             except VariantError:
                 continue
             if v.pos < chunk_lo or any(a < v.end + SV_GAP and v.pos - SV_GAP < b

@@ -18,7 +18,7 @@ __all__ = ["SV_TYPES", "hap_copies", "sv_margin", "check_sv_fits", "make_sv", "S
 
 #: Spec type name -> VCF SVTYPE.
 SV_TYPES = {"deletion": "DEL", "duplication": "DUP", "inversion": "INV",
-            "insertion": "INS", "cnv": "CNV"}
+            "insertion": "INS", "cnv": "CNV", "translocation": "TRA"}
 #: SV types written with a symbolic ALT and END.
 SYMBOLIC = ("DEL", "DUP", "INV", "CNV")
 
@@ -62,7 +62,7 @@ def check_sv_fits(spec, chrom: str, pos: int, end: int, *, where: str) -> None:
 def make_sv(
     *, reference: Reference, chrom: str, pos: int, svtype: str, size: int, gt: tuple[int, int],
     vid: str, cn: int | None = None, sequence: str | None = None,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | None = None, vaf: float | None = None,
 ) -> Variant:
     """An SV whose first affected base is ``pos + 1`` (``pos`` is the VCF anchor base).
 
@@ -85,7 +85,8 @@ def make_sv(
         # Left-normalized like any indel, so the truth matches what `bcftools norm` expects.
         npos, nref, nalt = normalize(pos, anchor, anchor + sequence,
                                      lambda a, b: reference.fetch(chrom, a, b).decode())
-        return Variant(chrom, npos, nref, nalt, gt=gt, source="spike", vid=vid, svtype="INS")
+        return Variant(chrom, npos, nref, nalt, gt=gt, source=_source(vaf), vid=vid,
+                       svtype="INS", vaf=vaf)
     if svtype == "CNV":
         gt = cnv_genotype(int(cn or 0))
     if svtype == "DEL":
@@ -97,5 +98,10 @@ def make_sv(
         anchor = reference.fetch(chrom, pos, pos + 1).decode()
         if anchor == "N":
             raise VariantError("left-aligns into an N stretch", where=vid)
-    return Variant(chrom, pos, anchor, f"<{svtype}>", gt=gt, source="spike", vid=vid,
-                   svtype=svtype, svend=end, cn=cn)
+    return Variant(chrom, pos, anchor, f"<{svtype}>", gt=gt, source=_source(vaf), vid=vid,
+                   svtype=svtype, svend=end, cn=cn, vaf=vaf)
+
+
+def _source(vaf: float | None) -> str:
+    # A somatic SV (with a target VAF) is labelled like a somatic small variant.
+    return "spike" if vaf is None else "somatic"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .model import Variant, variant_type
+from .breakend import TRA, bnd_bed, bnd_records
+from .model import Variant, gt_text, variant_type
 from .sv import SYMBOLIC
 
 __all__ = ["vcf_header", "vcf_records", "sv_bed"]
@@ -36,6 +37,9 @@ def vcf_header(*, contigs: dict[str, int], sample: str, reference_name: str) -> 
         '##INFO=<ID=SVLEN,Number=1,Type=Integer,Description="Difference in length between REF '
         'and ALT alleles (negative for deletions; affected length for DUP, INV, CNV)">',
         '##INFO=<ID=CN,Number=1,Type=Integer,Description="Total copy number of a CNV region">',
+        '##INFO=<ID=MATEID,Number=.,Type=String,Description="ID of the mate breakend">',
+        '##INFO=<ID=EVENT,Number=1,Type=String,Description="ID of the event (translocation) '
+        'the breakend belongs to">',
         '##INFO=<ID=VAF,Number=1,Type=Float,Description="Target variant allele fraction of a '
         'somatic variant in the reads">',
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Phased genotype">',
@@ -61,13 +65,18 @@ def vcf_records(variants: list[Variant]) -> str:
         info = f"SRC={v.source};VT={vt}"
         if v.af is not None:
             info += f";PAF={v.af:.6g}"
+        if v.vaf is not None and v.svtype == TRA:
+            info += f";VAF={v.vaf:.6g}"
+        if v.svtype == TRA:
+            out.append(bnd_records(v, info=info))
+            continue
         if v.svtype:
             info += _sv_info(v)
         if v.vaf is not None:
             info += f";VAF={v.vaf:.6g}"
         out.append(
             f"{v.chrom}\t{v.pos + 1}\t{v.vid}\t{v.ref}\t{v.alt}\t.\tPASS\t{info}\tGT\t"
-            f"{v.gt[0]}|{v.gt[1]}\n"
+            f"{gt_text(v)}\n"
         )
     return "".join(out)
 
@@ -81,11 +90,14 @@ def sv_bed(variants: list[Variant]) -> str:
     for v in variants:
         if not v.svtype:
             continue
+        if v.svtype == TRA:
+            out.append(bnd_bed(v))
+            continue
         if v.svtype in SYMBOLIC:
             a, b, size = v.pos + 1, v.end, v.end - v.pos - 1
         else:
             a, b, size = v.pos, v.pos + 1, len(v.alt) - len(v.ref)
         cn = str(v.cn) if v.cn is not None else "."
-        out.append(f"{v.chrom}\t{a}\t{b}\t{v.svtype}\t{v.vid}\t{v.gt[0]}|{v.gt[1]}\t{cn}\t"
+        out.append(f"{v.chrom}\t{a}\t{b}\t{v.svtype}\t{v.vid}\t{gt_text(v)}\t{cn}\t"
                    f"{-size if v.svtype == 'DEL' else size}\n")
     return "".join(out)
