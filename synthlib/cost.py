@@ -66,6 +66,20 @@ TERRITORY_BP: dict[str, tuple[int, int]] = {
     "grch38-gencode-v44-mane.exons": (35_000_000, 190_000),  # MANE Select coding+UTR exons
 }
 _DEFAULT_PANEL = (500_000, 2_000)  # a panel whose BED is not known offline: ~2,000 targets
+#: Genes in a named target set (MANE Select v1.x: about 19,300), to size ``assay.genes`` panels
+#: from the set's average gene (about 1.8 kbp of exons in ~10 exons).
+GENES_IN_SET: dict[str, int] = {"grch38-gencode-v44-mane.exons": 19_300}
+
+
+def _target_size(spec: DatasetSpec) -> tuple[int, int]:
+    """(target bases, target count) of an exome/panel spec, from sizes known offline."""
+    bp, n = TERRITORY_BP.get(spec.assay.targets or "", _DEFAULT_PANEL)
+    genes = getattr(spec.assay, "genes", None)
+    n_set = GENES_IN_SET.get(spec.assay.targets or "")
+    if genes and n_set:
+        share = len(genes) / n_set
+        bp, n = max(1, int(bp * share)), max(1, int(round(n * share)))
+    return bp, n
 
 #: QC CPU as a fraction of generation CPU (align a sample, call small variants).
 QC_CPU_FRACTION = 0.5
@@ -95,7 +109,7 @@ def _territory_from_spec(spec: DatasetSpec) -> int:
                              where="reference.name")
         territory = genome
     if spec.assay.type != "wgs":
-        bp, n = TERRITORY_BP.get(spec.assay.targets or "", _DEFAULT_PANEL)
+        bp, n = _target_size(spec)
         territory = min(territory, bp + 2 * spec.assay.padding * n)
     return territory
 
@@ -117,7 +131,7 @@ def _sizes(spec: DatasetSpec, base_dir: Path | None) -> tuple[str, int, int, flo
         # coverage = mean depth over targets: the capture model's count (Plan.pairs_for's).
         from .reads.capture_plan import pairs_from_sizes
 
-        bp, n = TERRITORY_BP.get(spec.assay.targets or "", _DEFAULT_PANEL)
+        bp, n = _target_size(spec)
         whole = spec.model_copy(update={"assay": spec.assay.model_copy(update={"type": "wgs"})})
         pairs = pairs_from_sizes(spec=spec, target_bp=bp, n_targets=n,
                                  territory_bp=_territory_from_spec(whole))

@@ -82,8 +82,9 @@ class AssaySpec(_Strict):
     """What was sequenced: the whole genome, an exome, or a panel of targets."""
 
     type: Literal["wgs", "exome", "panel"] = "wgs"
-    """``wgs`` draws fragments uniformly over the accessible genome; ``exome`` and ``panel``
-    draw them over the targets plus padding."""
+    """``wgs`` draws fragments over the accessible genome; ``exome`` and ``panel`` draw them
+    with the capture model of ``assay.capture`` (per-bait efficiency, GC, flank falloff and an
+    off-target fraction), or uniformly over targets plus padding (``capture.model: uniform``)."""
     targets: str | None = None
     """BED of capture targets (registered resource name or path). Required for exome/panel."""
     padding: int = Field(default=100, ge=0, le=10_000)
@@ -399,7 +400,9 @@ class DatasetSpec(_Strict):
     reference: ReferenceSpec
     assay: AssaySpec = AssaySpec()
     coverage: float = Field(gt=0, le=10_000)
-    """Mean depth over the simulated territory (targets+padding for exome/panel)."""
+    """WGS: mean depth over the accessible territory. Exome/panel with the capture model: mean
+    depth over the unpadded target bases (both mates, duplicates counted); with
+    ``assay.capture.model: uniform``: over targets plus padding."""
     reads: ReadsSpec = ReadsSpec()
     fragment: FragmentSpec = FragmentSpec()
     library: LibrarySpec = LibrarySpec()

@@ -48,6 +48,8 @@ _SKIP_FLAGS = 0x4 | 0x100 | 0x200 | 0x400 | 0x800
 _ID_FLAGS = 0x40 | 0x80 | 0x100 | 0x800
 
 Ident = tuple[int, int, str, int]
+#: Changes closer than this (bp) are rebuilt as one interval.
+_MERGE_GAP = 512
 #: How far (bp) to look for a mate by name when PNEXT does not lead to it.
 _MATE_WINDOW = 2000
 
@@ -473,7 +475,9 @@ def _region_replacements(bam: Path, af: pysam.AlignmentFile, index: BaiLinearInd
         ivs = sorted(spans[tid])
         merged = [ivs[0]]
         for a, b in ivs[1:]:
-            if a <= merged[-1][1]:
+            # nearby changes share BGZF blocks: one interval rather than a re-read and
+            # re-compression of the same blocks per change
+            if a <= merged[-1][1] + _MERGE_GAP:
                 merged[-1][1] = max(merged[-1][1], b)
             else:
                 merged.append([a, b])

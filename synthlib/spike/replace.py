@@ -237,32 +237,41 @@ def _collect(af: pysam.AlignmentFile, chrom: str, w0: int, w1: int, pad: int
     todo = [r for r in found.values() if not r.flag & 0x900]
     seen_prim = {(r.query_name, r.flag & 0xC0) for r in todo}
     while todo:
-        r = todo.pop()
-        want: list[tuple[str, int, int]] = []  # contig, pos, flag bits to match
-        mate_bits = 0xC0 ^ (r.flag & 0xC0) if r.is_paired else 0
-        if (r.is_paired and (r.query_name, mate_bits) not in seen_prim
-                and r.next_reference_id >= 0):
-            want.append((af.get_reference_name(r.next_reference_id), r.next_reference_start,
-                         -1))
-        if r.has_tag("SA"):
-            for entry in str(r.get_tag("SA")).rstrip(";").split(";"):
-                parts = entry.split(",")
-                if len(parts) >= 2 and parts[0] in af.references:
-                    want.append((parts[0], int(parts[1]) - 1, 0x800))
-        for contig, p, kind in want:
-            if not 0 <= p < af.get_reference_length(contig):
-                continue
-            for m in af.fetch(contig, p, p + 1):
-                if m.reference_start != p or m.query_name != r.query_name:
-                    continue
-                if kind == -1 and not m.flag & 0x900 and m.flag & 0xC0 == mate_bits:
+        # batched: one sweep per cluster of wanted positions (a fetch per read would scan
+        # every read overlapping the position: depth squared at thousands-x)
+        wants: dict[str, dict[tuple[int, str, int], int]] = {}
+        for r in todo:
+            mate_bits = 0xC0 ^ (r.flag & 0xC0) if r.is_paired else 0
+            if (r.is_paired and (r.query_name, mate_bits) not in seen_prim
+                    and r.next_reference_id >= 0):
+                contig = af.get_reference_name(r.next_reference_id)
+                if 0 <= r.next_reference_start < af.get_reference_length(contig):
+                    wants.setdefault(contig, {})[
+                        (r.next_reference_start, r.query_name, mate_bits)] = -1
+            if r.has_tag("SA"):
+                for entry in str(r.get_tag("SA")).rstrip(";").split(";"):
+                    parts = entry.split(",")
+                    if len(parts) >= 2 and parts[0] in af.references:
+                        p = int(parts[1]) - 1
+                        if 0 <= p < af.get_reference_length(parts[0]):
+                            wants.setdefault(parts[0], {})[
+                                (p, r.query_name, r.flag & 0xC0)] = 0x800
+        todo = []
+        for contig, keys in wants.items():
+            for lo, hi in _clusters(sorted({k[0] for k in keys}), gap=2000):
+                for m in af.fetch(contig, lo, hi + 1):
+                    if m.reference_start < lo:
+                        continue
+                    kind = keys.get((m.reference_start, m.query_name, m.flag & 0xC0))
+                    if kind is None:
+                        continue
                     key = _ident(m)
-                    if key not in found:
+                    if kind == -1 and not m.flag & 0x900 and key not in found:
                         found[key] = m
                         seen_prim.add((m.query_name, m.flag & 0xC0))
                         todo.append(m)
-                elif kind == 0x800 and m.flag & 0x800 and m.flag & 0xC0 == r.flag & 0xC0:
-                    found.setdefault(_ident(m), m)
+                    elif kind == 0x800 and m.flag & 0x800:
+                        found.setdefault(key, m)
     starts: dict[str, list[int]] = {}
     dup: set[str] = set()
     for r in found.values():
@@ -276,11 +285,28 @@ def _collect(af: pysam.AlignmentFile, chrom: str, w0: int, w1: int, pad: int
     return found, n_frag
 
 
+def _clusters(points: list[int], *, gap: int) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for p in points:
+        if out and p - out[-1][1] <= gap:
+            out[-1][1] = p
+        else:
+            out.append([p, p])
+    return [(a, b) for a, b in out]
+
+
 # -- alignment by construction ----------------------------------------------------------------
 def _cigar(rp: np.ndarray) -> list[tuple[int, int]]:
     """CIGAR of bases at reference positions ``rp`` (ascending, -1 = no position)."""
     mapped = np.flatnonzero(rp != INSERTED)
     first, last = int(mapped[0]), int(mapped[-1])
+    if last - first + 1 == len(mapped) and rp[last] - rp[first] == last - first:
+        # the common case: one gapless run, soft clips around it
+        ops = [(4, first)] if first else []
+        ops.append((0, last - first + 1))
+        if last < len(rp) - 1:
+            ops.append((4, len(rp) - 1 - last))
+        return ops
     ops: list[tuple[int, int]] = [(4, first)] if first else []
     prev = None
     for k in range(first, last + 1):
@@ -303,6 +329,13 @@ def _cigar(rp: np.ndarray) -> list[tuple[int, int]]:
 
 def _blocks(hap: Haplotype, a: int, rl: int) -> list[dict]:
     """One alignment per haplotype segment the read ``hap[a:a+rl]`` touches."""
+    p0, p1 = int(hap.ref_pos[a]), int(hap.ref_pos[a + rl - 1])
+    if hap.seg[a] == hap.seg[a + rl - 1] and p0 != INSERTED and p1 != INSERTED:
+        # most reads: one segment, gapless (checked by the span), no split
+        if not hap.rev[a] and p1 - p0 == rl - 1:
+            return [{"n": rl, "rev": False, "pos": p0, "end": p1 + 1, "cigar": [(0, rl)]}]
+        if hap.rev[a] and p0 - p1 == rl - 1:
+            return [{"n": rl, "rev": True, "pos": p1, "end": p0 + 1, "cigar": [(0, rl)]}]
     seg = hap.seg[a:a + rl]
     rp = hap.ref_pos[a:a + rl]
     cuts = [0, *(np.flatnonzero(np.diff(seg)) + 1).tolist(), rl]
@@ -325,19 +358,21 @@ def _blocks(hap: Haplotype, a: int, rl: int) -> list[dict]:
 
 def _md_nm(cigar: list[tuple[int, int]], seq: str, ref: str, ref_off: int, pos: int
            ) -> tuple[str, int]:
+    """MD and NM of an alignment (read ``N`` and reference ``N`` count as mismatches)."""
     md: list[str] = []
     run = nm = 0
     q, r = 0, pos - ref_off
     for op, n in cigar:
         if op == 0:
-            for k in range(n):
-                rb = ref[r + k]
-                if seq[q + k] == rb and rb != "N":
-                    run += 1
-                else:
-                    md.append(f"{run}{rb}")
-                    run = 0
-                    nm += 1
+            rs = ref[r:r + n]
+            a = np.frombuffer(seq[q:q + n].encode(), np.uint8)
+            b = np.frombuffer(rs.encode(), np.uint8)
+            prev = 0
+            for k in np.flatnonzero((a != b) | (b == 78)).tolist():  # 78 = "N"
+                md.append(f"{run + k - prev}{rs[k]}")
+                run, prev = 0, k + 1
+                nm += 1
+            run += n - prev
             q += n
             r += n
         elif op == 1:

@@ -4,6 +4,9 @@ Rules (documented, deterministic):
 - a germline variant within one base of a spike is not placed (the spike wins);
 - a germline variant overlapping an earlier placed germline variant on a shared haplotype is
   not placed (the earlier one, by position, wins);
+- germline variants strictly inside a duplication, CNV or inversion stay (every copy of their
+  haplotype carries them, so B-allele fractions follow copy number), unless their haplotype
+  has no copy left there (a deletion, CN 0/1), where they are not placed;
 - germline variants whose REF span crosses the chunk end are not placed (chunks stay independent);
 - somatic spikes (with a VAF) never displace germline variants: one within a base of a placed
   germline variant is dropped (so a tumor and its matched normal share the germline);
@@ -18,11 +21,24 @@ import bisect
 import numpy as np
 
 from ..plan import Plan, Streams, WorkUnit, unit_seed
+from .breakend import TRA
 from .germline import participant_genotypes, sample_germline
 from .model import Variant
 from .ploidy import haploid_germline
+from .sv import hap_copies
 
 __all__ = ["chunk_variants", "window_variants"]
+
+
+def _rides_in(v: Variant, sv: Variant) -> bool:
+    """Whether germline ``v`` stays inside structural variant ``sv``: strictly inside its span
+    (clear of the anchor and the far junction base) and on haplotypes that keep at least one
+    copy of it (a duplicated or inverted copy carries it; a deleted one cannot)."""
+    if sv.svend is None or sv.svtype in (None, TRA):
+        return False
+    if not (sv.pos + 1 < v.pos and v.end < sv.svend):
+        return False
+    return all(hap_copies(sv, h) > 0 for h in range(2) if v.gt[h])
 
 
 def _resolve(germline: list[Variant], spikes: list[Variant]) -> list[Variant]:
@@ -33,7 +49,7 @@ def _resolve(germline: list[Variant], spikes: list[Variant]) -> list[Variant]:
         # Spikes never overlap each other, so the last one starting before v.end has the
         # largest end of all candidates: checking it alone suffices.
         k = bisect.bisect_left(starts, v.end) - 1
-        if k >= 0 and spikes[k].end + 1 > v.pos:
+        if k >= 0 and spikes[k].end + 1 > v.pos and not _rides_in(v, spikes[k]):
             continue
         if any(v.gt[h] and v.pos < last_end[h] for h in range(2)):
             continue

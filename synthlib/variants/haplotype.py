@@ -74,8 +74,10 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
     parts: list[tuple[np.ndarray, np.ndarray, int, bool]] = []
     seg = 0
 
-    def ref_part(a: int, b: int, rev: bool = False) -> None:
+    def ref_part(a: int, b: int, rev: bool = False, inner: tuple[Variant, ...] = ()) -> None:
         bases, pos = ref_arr[a - start : b - start], np.arange(a, b, dtype=np.int64)
+        if inner:
+            bases, pos = _edited(ref_arr, start, a, b, inner)
         if rev:
             bases, pos = _COMP[bases[::-1]], pos[::-1]
         parts.append((bases, pos, seg, rev))
@@ -94,9 +96,13 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
             if (v.svtype == "INV" and not v.gt[hap]) or (v.svtype != "INV" and copies == 1):
                 continue  # this haplotype keeps the reference here
             ref_part(cursor, v.pos + 1)  # up to and with the anchor base
+            # Small variants of this haplotype inside the span ride along in every copy, so
+            # B-allele fractions follow copy number.
+            inner = tuple(w for w in variants if w.svend is None and w.svtype != TRA
+                          and w.pos > v.pos and w.end <= v.svend and w.gt[hap] == 1)
             for _ in range(1 if v.svtype == "INV" else copies):
                 seg += 1
-                ref_part(v.pos + 1, v.svend, rev=v.svtype == "INV")
+                ref_part(v.pos + 1, v.svend, rev=v.svtype == "INV", inner=inner)
             seg += 1
             cursor = v.svend
             continue
@@ -124,6 +130,29 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
     return Haplotype(seq=seq, ref_pos=ref_pos, ref_index=ref_index, start=start, seg=segs,
                      rev=revs, anchor=anchor,
                      svs=tuple(v for v in variants if v.svtype is not None))
+
+
+def _edited(ref_arr: np.ndarray, start: int, a: int, b: int, inner: tuple[Variant, ...]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Bases and reference positions of ``[a, b)`` with small variants applied, in order
+    (overlapping ones after the first are skipped, as in the main pass)."""
+    bases, pos = [], []
+    cursor = a
+    for w in sorted(inner, key=lambda x: (x.pos, x.end)):
+        if w.pos < cursor:
+            continue
+        bases.append(ref_arr[cursor - start : w.pos - start])
+        pos.append(np.arange(cursor, w.pos, dtype=np.int64))
+        r, alt = w.ref.encode(), w.alt.encode()
+        common = min(len(r), len(alt))
+        alt_pos = np.full(len(alt), INSERTED, dtype=np.int64)
+        alt_pos[:common] = np.arange(w.pos, w.pos + common)
+        bases.append(np.frombuffer(alt, dtype=np.uint8))
+        pos.append(alt_pos)
+        cursor = w.end
+    bases.append(ref_arr[cursor - start : b - start])
+    pos.append(np.arange(cursor, b, dtype=np.int64))
+    return np.concatenate(bases), np.concatenate(pos)
 
 
 def build_haplotypes(
