@@ -240,7 +240,8 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
         written += [FILES["bam"], FILES["bai"]]
     if spec.outputs.vcf:
         header = vcf_header(contigs=plan.reference.lengths, sample=_sample(spec),
-                            reference_name=spec.reference.name)
+                            reference_name=spec.reference.name,
+                            complex_svs=any(v.svtype == "CPX" for v in plan.spikes))
         tmp = out_dir / (FILES["vcf"] + ".tmp")
         shards = [workdir / f"{n}.vcf.bgzf" for n in names]
         if spec.somatic is not None:  # somatic records get their realized DP/AD/AF

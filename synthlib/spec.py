@@ -217,7 +217,11 @@ class RandomVariants(_Strict):
         return self
 
 
-SVType = Literal["deletion", "duplication", "inversion", "insertion", "cnv", "translocation"]
+SVType = Literal["deletion", "duplication", "inversion", "insertion", "cnv", "translocation",
+                 "complex"]
+#: Complex SV classes (synthlib.variants.complex): sizes of their pieces in order.
+CpxSubtype = Literal["delINV", "INVdel", "delINVdel", "dupINV", "INVdup", "dDUP", "dDUP_INV",
+                     "delINS"]
 
 
 class ExplicitSV(_Strict):
@@ -250,9 +254,25 @@ class ExplicitSV(_Strict):
     vaf: float | None = Field(default=None, gt=0, le=1)
     """Somatic SV/CNV: target allele fraction (needs ``somatic``); depth over a somatic
     deletion drops to ``1 - vaf`` of the normal's."""
+    subtype: CpxSubtype | None = None
+    """Complex SV class (type ``complex``), e.g. ``delINV`` or ``dDUP``."""
+    sizes: list[int] | None = None
+    """Complex SV: size of each piece from ``pos`` on (delINV: [del, inv]; dDUP: [dup, gap];
+    delINS: [del, inserted length]; see synthlib.variants.complex)."""
 
     @model_validator(mode="after")
     def _shape(self) -> ExplicitSV:
+        if (self.type == "complex") != (self.subtype is not None and self.sizes is not None):
+            raise ValueError("'subtype' and 'sizes' are required for (and only for) type "
+                             "complex")
+        if self.type == "complex":
+            if self.end is not None or self.cn is not None or self.length is not None:
+                raise ValueError("a complex SV takes 'sizes' (no 'end', 'cn' or 'length')")
+            if self.vaf is not None:
+                raise ValueError("somatic complex SVs are not supported yet")
+            if self.sequence is not None and self.subtype != "delINS":
+                raise ValueError("'sequence' is only for delINS among complex SVs")
+            return self
         if (self.type == "translocation") != (self.chrom2 is not None and self.pos2 is not None):
             raise ValueError("'chrom2' and 'pos2' are required for (and only for) type "
                              "translocation")
@@ -283,11 +303,18 @@ class RandomSV(_Strict):
     """For ``cnv``: copy numbers drawn from (uniformly)."""
     vaf: float | None = Field(default=None, gt=0, le=1)
     """Somatic group: target allele fraction of every SV drawn (needs ``somatic``)."""
+    subtype: list[CpxSubtype] | None = None
+    """For ``complex``: classes drawn from (uniformly); each piece size is drawn
+    log-uniformly in [min_size, max_size]."""
 
     @model_validator(mode="after")
     def _sizes(self) -> RandomSV:
         if self.min_size > self.max_size:
             raise ValueError("min_size > max_size")
+        if (self.type == "complex") != bool(self.subtype):
+            raise ValueError("'subtype' (a list) is required for (and only for) type complex")
+        if self.type == "complex" and self.vaf is not None:
+            raise ValueError("somatic complex SVs are not supported yet")
         if any(c < 0 or c > 20 or c == 2 for c in self.cn):
             raise ValueError("cnv copy numbers must be in 0..20 and not 2")
         return self

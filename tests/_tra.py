@@ -19,6 +19,8 @@ def break_stats(bam: Path, contig: str, bp: int, *, window: int = 1500) -> dict:
     sa_targets, mate_contigs = [], []
     with pysam.AlignmentFile(str(bam)) as f:
         for r in f.fetch(contig, bp - window, bp + window):
+            if r.is_supplementary:
+                continue  # the other part of a split read counted at its primary
             if r.has_tag("SA"):
                 split += 1
                 sa_targets.append(r.get_tag("SA").split(",")[0])

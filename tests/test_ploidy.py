@@ -205,3 +205,22 @@ def test_participant_haploid_calls_on_male_chrx(toy, tmp_path):
     with pysam.VariantFile(str(ds / "truth.vcf.gz")) as f:
         got = [(r.id, r.samples[0]["GT"]) for r in f]
     assert got == [(f"p{i}", (1,)) for i in range(1, 9, 2)]
+
+
+def test_haploid_somatic_vaf(toy, tmp_path):
+    # On a haploid locus a somatic variant at VAF v sits in a fraction v of the cells (not 2v):
+    # its realized VAF (counted against the golden BAM elsewhere) follows the target.
+    spec = _spec(toy, sample={"sex": "male"}, coverage=120, germline={"source": "none"},
+                 somatic={"purity": 1.0}, reference={"name": str(toy / "toy.fa"),
+                                                     "regions": ["chrX"]},
+                 variants={"random": [{"type": "snv", "count": 12, "vaf": 0.3}]})
+    ds = generate_local(plan_dataset(parse_spec(spec)), dest=tmp_path)
+    alt = dp = 0
+    with pysam.VariantFile(str(ds / "truth.vcf.gz")) as f:
+        for r in f:
+            s = r.samples[0]
+            assert s["GT"] == (1,)
+            alt, dp = alt + s["AD"][1], dp + s["DP"]
+    # ~60 reads per variant (one haplotype at 120x / 2, 150 bp reads): pooled binomial.
+    assert dp > 400
+    assert abs(alt - 0.3 * dp) <= 4 * np.sqrt(2 * dp * 0.3 * 0.7), (alt, dp)

@@ -280,3 +280,58 @@ def test_small_variant_in_an_sv_window_is_refused(tmp_path):
                        [("chr20", 10_000_700, ref, alt, "VAF=0.5"), sv])
     with pytest.raises(VariantError, match="replaced window"):
         spike_bam(bam=CHR20_BAM, reference=CHR20_FA, variants=vcf, out=tmp_path / "o.bam")
+
+
+def test_respiking_a_spiked_bam_keeps_split_reads_consistent(chr20, tmp_path):
+    # the first DEL's split reads have supplementary records; a second SV whose window
+    # holds some of them must remove whole pairs (primary + supplementary via SA) or none
+    fa = pysam.FastaFile(str(CHR20_FA))
+    vcf = write_sv_vcf(tmp_path / "inv.vcf", {"chr20": CHR20_LEN}, _rows(
+        fa, "chr20", [(10_001_300, "<INV>", "END=10001400;SVTYPE=INV;VAF=0.5")]))
+    out = tmp_path / "twice.bam"
+    res = spike_bam(bam=chr20["out"], reference=CHR20_FA, variants=vcf, out=out, seed=2)
+    recs = _records(out)
+    first = {r.query_name for r in _records(chr20["out"]) if r.query_name.startswith(SIM)}
+    second = {r.query_name for r in recs if r.query_name.startswith(SIM)} - first
+    assert second and res.svs[0].pairs_simulated + res.svs[0].duplicate_pairs == len(second)
+    w0, w1 = res.svs[0].window
+    kept = {r.query_name for r in recs}
+    supp = [r for r in _records(chr20["out"]) if r.is_supplementary]
+    # both cases occur: a removed pair's supplementary outside the window went with it, and
+    # a kept pair's supplementary inside the window stayed
+    assert any(r.query_name not in kept and not w0 <= r.reference_start < w1 for r in supp)
+    assert any(r.query_name in kept and w0 <= r.reference_start < w1 for r in supp)
+    _check_sa(recs)  # every SA entry still names an existing record
+    names = Counter((r.query_name, r.flag & 0xC0) for r in recs if not r.flag & 0x900)
+    assert max(names.values()) == 1  # no name reused for two pairs
+    before = Counter(k for _, k in validate_bam(bam=CHR20_BAM, reference=CHR20_FA))
+    assert Counter(k for _, k in validate_bam(bam=out, reference=CHR20_FA)) - before == Counter()
+
+
+def test_duplicates_are_replaced_at_the_observed_rate(tmp_path):
+    # a copy of the chr20 reads where every other pair is also present as a flagged duplicate
+    src = tmp_path / "dups.bam"
+    with pysam.AlignmentFile(str(CHR20_BAM)) as af, pysam.AlignmentFile(
+            str(tmp_path / "u.bam"), "wb", template=af) as out:
+        recs = list(af.fetch(until_eof=True))
+        twice = set(sorted({r.query_name for r in recs})[::2])
+        for r in recs:
+            out.write(r)
+            if r.query_name in twice and not r.is_duplicate:
+                d = pysam.AlignedSegment.fromstring(r.to_string(), af.header)
+                d.query_name += ":dup"
+                d.flag |= 0x400
+                out.write(d)
+    pysam.samtools.sort("-o", str(src), str(tmp_path / "u.bam"))
+    fa = pysam.FastaFile(str(CHR20_FA))
+    vcf = write_sv_vcf(tmp_path / "v.vcf", {"chr20": CHR20_LEN}, _rows(
+        fa, "chr20", [(10_000_650, "<DEL>", "END=10001150;SVTYPE=DEL;VAF=0.5")]))
+    res = spike_bam(bam=src, reference=CHR20_FA, variants=vcf, out=tmp_path / "o.bam")
+    (sv,) = res.svs
+    # Poisson(0.5) copies per simulated pair: mean 0.5 n, sd sqrt(0.5 n)
+    n = sv.pairs_simulated
+    assert abs(sv.duplicate_pairs - 0.5 * n) <= 4.5 * math.sqrt(0.5 * n)
+    dup_recs = [r for r in _records(tmp_path / "o.bam")
+                if r.query_name.startswith(SIM) and r.is_duplicate]
+    assert len({r.query_name for r in dup_recs}) == sv.duplicate_pairs
+    assert validate_bam(bam=tmp_path / "o.bam", reference=CHR20_FA) == []

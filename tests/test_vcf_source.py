@@ -217,3 +217,52 @@ def test_truth_round_trip(tmp_path):
                        variants={"vcf": str(ds1 / "truth.vcf.gz")})
     ds2 = generate(second, tmp_path / "b")
     assert truth_rows(ds2 / "truth.vcf.gz") == rows1
+
+
+def test_tumor_truth_round_trip_keeps_vaf(tmp_path):
+    # Somatic records (INFO/VAF) come back somatic at the same target VAF in a tumor spec,
+    # and are left out of a spec without 'somatic' (the matched normal).
+    region = {"name": "grch37-chr20-demo", "regions": ["chr20:1,300,001-1,330,000"]}
+    tumor = base_spec(
+        "rt-tumor", coverage=2, reference=region, chunk_size=10_000, somatic={"purity": 0.7},
+        germline={"source": "population", "population": "EUR"},
+        outputs={"bam": False, "fastq": False},
+        variants={"random": [{"type": "snv", "count": 8, "vaf": 0.1},
+                             {"type": "deletion", "count": 3, "vaf": 0.3},
+                             {"type": "snv", "count": 4}]})
+    ds1 = generate(tumor, tmp_path / "a")
+
+    def rows(ds):
+        with pysam.VariantFile(str(ds / "truth.vcf.gz")) as f:
+            return [(*row, r.info.get("VAF")) for row, r in zip(truth_rows(ds / "truth.vcf.gz"),
+                                                                 f, strict=True)]
+
+    rows1 = rows(ds1)
+    assert sum(r[-1] is not None for r in rows1) >= 10
+    again = {**tumor, "id": "rt-tumor2", "germline": {"source": "none"},
+             "variants": {"vcf": str(ds1 / "truth.vcf.gz")}}
+    assert rows(generate(again, tmp_path / "b")) == rows1
+    normal = {**again, "id": "rt-normal", "somatic": None}
+    assert rows(generate(normal, tmp_path / "c")) == [r for r in rows1 if r[-1] is None]
+
+
+def test_small_variants_inside_svs_follow_the_riding_rule(tmp_path):
+    p = 1_120_001
+    sv = _row(p, _b(p), "<DEL>", f"SVTYPE=DEL;END={p + 2000}", gt="0|1", vid="del")
+    inside = p + 1000
+
+    def snv(pos, gt, vid):
+        return _row(pos, _b(pos), _alt(_b(pos)), gt=gt, vid=vid)
+
+    # On the haplotype keeping its copy: fine (a truth VCF's germline sits there).
+    ok = vcf_variants(path=_vcf(tmp_path, [sv, snv(inside, "1|0", "kept")]), spec=_spec(),
+                      reference=REF)
+    assert {v.vid for v in ok} == {"del", "kept"}
+    # On the deleted haplotype, or on an SV's anchor base (an inversion: never left-aligned).
+    inv = _row(p, _b(p), "<INV>", f"SVTYPE=INV;END={p + 2000}", gt="0|1", vid="inv")
+    for name, rows in (("gone", [sv, snv(inside, "0|1", "gone")]),
+                       ("anchor", [inv, snv(p, "1|0", "anchor")])):
+        path = _vcf(tmp_path, rows, name=f"{name}.vcf")
+        with pytest.raises(VariantError, match="overlaps the structural variant") as exc:
+            vcf_variants(path=path, spec=_spec(), reference=REF)
+        assert f"{path}:{HEADER.count(chr(10)) + 2}" in str(exc.value)

@@ -3,7 +3,7 @@
 A translocation side ``v`` at contig X (break before ``bpX``, partner Y/``bpY``) owns the
 fragments that *start* in ``[bpX - F, bpX)`` on its carrying haplotypes (``F`` =
 ``fragment.max``): they run along der(X) = X[:bpX] + Y[bpY:], so those crossing the break
-become split reads (primary + supplementary-style ``SA`` tag naming the other contig) and
+become split reads (primary + supplementary record, ``SA`` tags naming each other) and
 discordant pairs (mates on different contigs, proper-pair flag off). The regular draws of a
 carrying haplotype skip those starts (:func:`start_exclusions`), so depth stays flat.
 
@@ -30,6 +30,7 @@ from ..variants.model import Variant
 from ..variants.somatic import somatic_threshold
 from .errormodel import ErrorModel
 from .simulate import ReadBatch, _cigar, _cigar_text
+from .supplementary import supplementary_records
 
 __all__ = ["start_exclusions", "junction_batch", "junction_pairs", "translocation_sides"]
 
@@ -96,7 +97,7 @@ def _blocks(rp: np.ndarray, ctg: np.ndarray) -> list[dict]:
         if not len(mapped):
             continue
         full = np.where(sel, rp, INSERTED)
-        out.append({"side": side, "n": len(mapped), "pos": int(mapped.min()),
+        out.append({"side": side, "rev": False, "n": len(mapped), "pos": int(mapped.min()),
                     "span": int(mapped.max() - mapped.min() + 1), "cigar": _cigar(full)})
     return out
 
@@ -160,14 +161,14 @@ def junction_pairs(plan: Plan, index: int, slot: int, *, model: ErrorModel) -> d
             strand = "-" if j else "+"
             sa = "".join(f"{contigs[x['side']]},{x['pos'] + 1},{strand},"
                          f"{_cigar_text(x['cigar'])},60,0;" for x in blocks if x is not prim)
-            mates.append((prim, b_, q_, (b"SAZ" + sa.encode() + b"\0") if sa else b""))
+            mates.append((prim, b_, q_, (b"SAZ" + sa.encode() + b"\0") if sa else b"", blocks))
         crosses = s[k] + fl[k] > nl
         (pa, *_), (pc, *_) = mates
         same = pa["side"] == pc["side"]  # mates across the junction: TLEN 0 (discordant)
         lo = min(pa["pos"], pc["pos"])
         hi = max(pa["pos"] + pa["span"], pc["pos"] + pc["span"])
         for j, (me, mate) in enumerate(((mates[0], mates[1]), (mates[1], mates[0]))):
-            p, b_, q_, sa = me
+            p, b_, q_, sa, blocks = me
             pm = mate[0]
             flag = FLAG.PAIRED | (0 if crosses else FLAG.PROPER)
             flag |= FLAG.READ1 if (j == 0) == (st[k] == 0) else FLAG.READ2
@@ -182,6 +183,14 @@ def junction_pairs(plan: Plan, index: int, slot: int, *, model: ErrorModel) -> d
                 tags=rg + hp + sa)
             key = _KEY_BASE | (index << 44) | (slot << 42) | (k << 1) | j
             records.append((contigs[p["side"]], p["pos"], key, rec))
+            # The other part of a split read: a supplementary record, wherever it lies (the
+            # unit whose chunk holds it writes it, as for any record here).
+            records += supplementary_records(
+                name=names[k].tobytes(), blocks=blocks, primary=p,
+                reverse_of=lambda x, jj=j: bool(jj), contig_of=lambda x: contigs[x["side"]],
+                ref_id_of=lambda x: ids[contigs[x["side"]]], bases=b_, quals=q_, flag=flag,
+                next_ref_id=ids[contigs[pm["side"]]], next_pos=pm["pos"], mate_span=pm["span"],
+                tags=rg + hp, key=key)
     out = {"names": names, "r1": r1e, "r2": r2e, "q1": q1, "q2": q2,
            "start": anchor[s], "contig": v.chrom, "records": records}
     if len(cache) > 16:

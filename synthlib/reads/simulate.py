@@ -21,6 +21,7 @@ from ..io.bam import CIGAR_OPS, FLAG, RecordBatch, encode_records, reg2bin
 from ..io.fastq import fastq_bytes, read_names
 from ..plan import Plan, Streams, WorkUnit, unit_seed
 from ..variants.assemble import window_variants
+from ..variants.complex import cpx_territory_delta
 from ..variants.haplotype import INSERTED, Haplotype, build_haplotypes
 from ..variants.model import Variant
 from ..variants.ploidy import restrict_haplotypes
@@ -31,6 +32,7 @@ from .capture_plan import CaptureProposal, capture_layout, whole_counts
 from .duplicates import duplicate_flags, duplicate_plan
 from .errormodel import ErrorModel
 from .gcbias import fragment_gc, gc_acceptance
+from .supplementary import supplementary_records
 
 __all__ = ["ReadBatch", "simulate_unit", "BATCH_PAIRS", "fragment_starts"]
 
@@ -168,6 +170,8 @@ def _sv_territory(svs: list[Variant], slot: int, starts_iv: np.ndarray, e_ref: i
         if v.svtype == "INS":
             if v.gt[slot] and _inside(np.array([v.pos]), starts_iv)[0]:
                 out += len(v.alt) - 1
+        elif v.svtype == "CPX":
+            out += cpx_territory_delta(v, slot, starts_iv)
         elif v.svtype != "INV":
             span = intersect(starts_iv, np.array([[v.pos + 1, v.end]], dtype=np.int64))
             out += (hap_copies(v, slot) - 1) * int((span[:, 1] - span[:, 0]).sum())
@@ -463,7 +467,8 @@ def _complex_pairs(*, hap: Haplotype, hs: np.ndarray, he: np.ndarray, rows: np.n
                 "seq": _COMP[b[::-1]] if prim["rev"] else b,
                 "qual": q[::-1] if prim["rev"] else q,
                 "pos": prim["pos"], "span": prim["span"], "cigar": prim["cigar"],
-                "sa": (b"SAZ" + sa.encode() + b"\0") if sa else b""})
+                "sa": (b"SAZ" + sa.encode() + b"\0") if sa else b"",
+                "blocks": blocks, "prim": prim, "hb": b, "hq": q, "j": j})
         a, c = mates
         if not a["mapped"] and c["mapped"]:
             a["pos"] = c["pos"]
@@ -491,6 +496,18 @@ def _complex_pairs(*, hap: Haplotype, hs: np.ndarray, he: np.ndarray, rows: np.n
                 quals=me["qual"], mate_pos=mate["pos"], tlen=tlen, tags=tags))
             pos_out.append(me["pos"])
             key_out.append(int(keys[row]) | j)
+            if me["mapped"] and len(me["blocks"]) > 1:  # the other parts of a split read
+                for _, p_, k_, rec in supplementary_records(
+                        name=names[row].tobytes(), blocks=me["blocks"], primary=me["prim"],
+                        reverse_of=lambda x, jj=me["j"]: (jj == 1) ^ x["rev"],
+                        contig_of=lambda x: contig, ref_id_of=lambda x: ref_id,
+                        bases=me["hb"], quals=me["hq"], flag=flag, next_ref_id=ref_id,
+                        next_pos=mate["pos"], mate_span=mate["span"],
+                        tags=tags[:len(tags) - len(me["sa"])],
+                        key=int(keys[row]) | j):
+                    data.append(rec)
+                    pos_out.append(p_)
+                    key_out.append(k_)
     if not data:
         return RecordBatch.empty()
     lens = np.array([len(d) for d in data], dtype=np.int64)

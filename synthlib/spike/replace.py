@@ -24,7 +24,9 @@ largest fragment length seen nearby:
    pair (proper only when the fragment lies in one segment).
 
 Limits: fragments wholly inside inserted sequence (both mates unmapped) are dropped; the
-replaced reads have MAPQ 60 and no duplicates; fragments shorter than the read length are not
+replaced reads have MAPQ 60; duplicates are copies of a simulated pair (same alignment and
+bases, flag 0x400) at the window's observed duplicate rate; fragments shorter than the read
+length are not
 drawn.
 """
 
@@ -186,6 +188,7 @@ class SVOutcome:
     split_reads: int
     discordant_pairs: int
     fragment_density: float = 0.0
+    duplicate_pairs: int = 0
     alt: str = ""
     ref: str = "N"
 
@@ -222,7 +225,8 @@ def _collect(af: pysam.AlignmentFile, chrom: str, w0: int, w1: int, pad: int
              ) -> tuple[dict[Ident, pysam.AlignedSegment], int]:
     """Records of every pair with a primary record starting in ``[w0, w1)``.
 
-    Returns the records by identity and the number of non-duplicate fragments whose leftmost
+    Returns the records by identity, and the numbers of non-duplicate and duplicate
+    (flag 0x400 or 0x200) fragments whose leftmost
     primary record starts in the window (the density estimate's numerator).
     """
     names: set[str] = set()
@@ -281,8 +285,9 @@ def _collect(af: pysam.AlignmentFile, chrom: str, w0: int, w1: int, pad: int
             dup.add(r.query_name)
         if r.reference_id == af.get_tid(chrom):
             starts.setdefault(r.query_name, []).append(r.reference_start)
-    n_frag = sum(1 for nm, s in starts.items() if nm not in dup and w0 <= min(s) < w1)
-    return found, n_frag
+    lead = [nm for nm, s in starts.items() if w0 <= min(s) < w1]
+    n_dup = sum(1 for nm in lead if nm in dup)
+    return found, len(lead) - n_dup, n_dup
 
 
 def _clusters(points: list[int], *, gap: int) -> list[tuple[int, int]]:
@@ -438,7 +443,9 @@ def plan_sv(*, af: pysam.AlignmentFile, fasta: pysam.FastaFile, req: SVRequest, 
     rl, lmax = prof.read_length, prof.max_fragment
     flank = lmax + 1
     w0, w1 = max(ev_lo - flank, 0), min(ev_hi + flank, clen)
-    removed, n_frag = _collect(af, req.chrom, w0, w1, pad=lmax + rl)
+    removed, n_frag, n_dup = _collect(af, req.chrom, w0, w1, pad=lmax + rl)
+    # duplicates per simulated fragment, as observed (PCR-heavy panels: often > 1)
+    dup_lam = n_dup / n_frag if n_frag else 0.0
     if n_frag == 0:
         raise VariantError(f"no read pair starts in the window {req.chrom}:{w0 + 1}-{w1}: "
                            "no coverage to replace", where=req.label)
@@ -461,12 +468,16 @@ def plan_sv(*, af: pysam.AlignmentFile, fasta: pysam.FastaFile, req: SVRequest, 
         raise VariantError(
             f"VAF {req.vaf} is impossible at the observed depth: {rho * rl:.1f}x gives "
             f"{expected_alt:.2f} ALT fragments per fragment length", where=req.label)
-    tag = blake2b(f"{seed}".encode(), digest_size=3).hexdigest()
-    prefix = name_prefix or f"synth-sv{req.index}-{tag}"
+    # names unique per event and per input: re-spiking a spiked BAM must not reuse the names
+    # of reads it keeps (the digest covers the names of the pairs being replaced)
+    digest = blake2b(f"{seed}\t{req.label}".encode(), digest_size=4)
+    for name in sorted({r.query_name for r in removed.values()}):
+        digest.update(name.encode() + b"\n")
+    prefix = name_prefix or f"synth-sv{req.index}-{digest.hexdigest()}"
     contig_ref = fasta.fetch(req.chrom, h0, h1).upper()
     tid = af.get_tid(req.chrom)
     added: list[pysam.AlignedSegment] = []
-    n_pairs = alt_pairs = split = discordant = 0
+    n_pairs = alt_pairs = split = discordant = dups = 0
     ref_sup = alt_sup = 0
     k_name = 0
     for hap, weight, is_alt in sources:
@@ -495,6 +506,13 @@ def plan_sv(*, af: pysam.AlignmentFile, fasta: pysam.FastaFile, req: SVRequest, 
                             h0)
             added.extend(recs)
             n_pairs += 1
+            for _ in range(int(rng.poisson(dup_lam)) if dup_lam else 0):
+                for r in _records(af.header, tid, req.chrom, f"{prefix}:{k_name}", reads,
+                                  proper, prof, contig_ref, h0):
+                    r.flag |= 0x400
+                    added.append(r)
+                k_name += 1
+                dups += 1
             split += sum(1 for rd in reads if rd["mapped"] and len(rd["sa"]) > 0)
             if not proper:  # across a junction, or a mate unmapped inside inserted bases
                 discordant += 1
@@ -524,7 +542,8 @@ def plan_sv(*, af: pysam.AlignmentFile, fasta: pysam.FastaFile, req: SVRequest, 
         expected_ratio=expected, window=(w0, w1), pairs_removed=len(
             {r.query_name for r in removed.values()}),
         records_removed=len(removed), pairs_simulated=n_pairs, alt_pairs=alt_pairs,
-        split_reads=split, discordant_pairs=discordant, fragment_density=rho)
+        split_reads=split, discordant_pairs=discordant, fragment_density=rho,
+        duplicate_pairs=dups)
     return SVPlan(req, outcome, removed, added)
 
 

@@ -95,7 +95,8 @@ def splice_bam(src: Path, dst: Path, replacements: list[Replacement]) -> int:
 
     Replacements must not overlap. Ranges sharing a BGZF block are handled together.
     """
-    reps = sorted(replacements, key=lambda r: r.vo_start)
+    # (start, end): a pure insertion at v sorts before a replacement starting at v
+    reps = sorted(replacements, key=lambda r: (r.vo_start, r.vo_end))
     for a, b in zip(reps, reps[1:], strict=False):
         if b.vo_start < a.vo_end:
             raise ValueError("overlapping replacements")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .breakend import TRA
+from .complex import CPX
 from .model import Variant
 from .sv import hap_copies
 
@@ -74,13 +75,14 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
     parts: list[tuple[np.ndarray, np.ndarray, int, bool]] = []
     seg = 0
 
-    def ref_part(a: int, b: int, rev: bool = False, inner: tuple[Variant, ...] = ()) -> None:
+    def ref_part(a: int, b: int, rev: bool = False, inner: tuple[Variant, ...] = (),
+                 at: int | None = None) -> None:
         bases, pos = ref_arr[a - start : b - start], np.arange(a, b, dtype=np.int64)
         if inner:
             bases, pos = _edited(ref_arr, start, a, b, inner)
         if rev:
             bases, pos = _COMP[bases[::-1]], pos[::-1]
-        parts.append((bases, pos, seg, rev))
+        parts.append((bases, pos, seg if at is None else at, rev))
 
     cursor = start
     for v in variants:
@@ -90,6 +92,12 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
         if v.pos < cursor or v.end > end:
             continue  # overlaps an earlier variant, or clipped by the window
         if not symbolic and v.gt[hap] != 1:
+            continue
+        if v.svtype == CPX:
+            if v.gt[hap]:
+                ref_part(cursor, v.pos + 1)
+                seg = _complex_parts(v, hap, variants, parts, ref_part, seg)
+                cursor = v.svend
             continue
         if symbolic:
             copies = hap_copies(v, hap)
@@ -130,6 +138,36 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
     return Haplotype(seq=seq, ref_pos=ref_pos, ref_index=ref_index, start=start, seg=segs,
                      rev=revs, anchor=anchor,
                      svs=tuple(v for v in variants if v.svtype is not None))
+
+
+def _complex_parts(v, hap: int, variants: list[Variant], parts: list, ref_part, seg: int
+                   ) -> int:
+    """Append the pieces of complex event ``v`` (carried on ``hap``); return the segment
+    number the reference after it continues in.
+
+    A new segment starts wherever a base does not continue the previous one on the
+    reference (same strand, next position), and novel sequence gets a segment of its own,
+    so every junction of the event splits reads and nothing else does.
+    """
+    prev: tuple[int, bool] | None = (v.pos, False)  # the anchor base, forward
+    for p in v.pieces:
+        if p[0] == "N":
+            seg += 1
+            bases = np.frombuffer(p[1].encode(), dtype=np.uint8)
+            parts.append((bases, np.full(len(bases), INSERTED, np.int64), seg, False))
+            prev = None
+            continue
+        _, a, b, rev = p
+        first = b - 1 if rev else a
+        if prev is None or prev[1] != rev or first != prev[0] + (-1 if rev else 1):
+            seg += 1
+        inner = tuple(w for w in variants if w.svend is None and w.svtype != TRA
+                      and a <= w.pos and w.end <= b and w.gt[hap] == 1)
+        ref_part(a, b, rev=rev, inner=inner, at=seg)
+        prev = (a if rev else b - 1, rev)
+    if prev != (v.svend - 1, False):
+        seg += 1
+    return seg
 
 
 def _edited(ref_arr: np.ndarray, start: int, a: int, b: int, inner: tuple[Variant, ...]

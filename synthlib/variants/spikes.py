@@ -19,6 +19,7 @@ from .breakend import (
     make_translocation,
     random_translocations,
 )
+from .complex import envelope_size, make_complex, random_layout
 from .model import Variant, normalize
 from .sv import SV_TYPES, check_sv_fits, cnv_genotype, make_sv
 
@@ -93,6 +94,14 @@ def explicit_spikes(spec: DatasetSpec, reference: Reference) -> list[Variant]:
                 reference=reference, chrom=sv.chrom, bp=sv.pos - 1, chrom2=sv.chrom2 or "",
                 bp2=(sv.pos2 or 0) - 1, gt=gt, vid=sv.id or f"tra_{i}",
                 pad=junction_pad(spec), vaf=sv.vaf, where=where)
+            continue
+        if svtype == "CPX":
+            v = make_complex(
+                reference=reference, chrom=sv.chrom, pos=sv.pos - 2, subtype=sv.subtype or "",
+                sizes=list(sv.sizes or []), gt=gt, vid=sv.id or ".", sequence=sv.sequence,
+                rng=np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=key)))
+            check_sv_fits(spec, sv.chrom, v.pos, v.end, where=where)
+            out.append(v)
             continue
         size = (len(sv.sequence) if sv.sequence else sv.length) if svtype == "INS" else (
             sv.end - sv.pos + 1)
@@ -316,6 +325,10 @@ def _random_svs(
                 break
             size = int(np.exp(rng.uniform(np.log(req.min_size), np.log(req.max_size + 1))))
             size = min(max(size, req.min_size), req.max_size)
+            if svtype == "CPX":  # subtype and piece sizes (the first piece's is `size`)
+                sub, sizes = random_layout(rng, req.subtype or [], size, req.min_size,
+                                           req.max_size)
+                size = envelope_size(sub, sizes)
             end = p + 1 + (0 if svtype == "INS" else size)
             iv = runs[chrom]
             k = int(np.searchsorted(iv[:, 0], p, side="right")) - 1
@@ -332,9 +345,14 @@ def _random_svs(
             cn = int(rng.choice(req.cn)) if svtype == "CNV" else None
             _check_vaf(spec, req.vaf, cnv_genotype(cn) if cn is not None else gt, where=where)
             try:
-                v = make_sv(reference=reference, chrom=chrom, pos=p, svtype=svtype, size=size,
-                            gt=gt, vid=f"sv_{req.type}_{i}_{len(out)}", cn=cn, rng=rng,
-                            vaf=req.vaf)
+                if svtype == "CPX":
+                    v = make_complex(reference=reference, chrom=chrom, pos=p, subtype=sub,
+                                     sizes=sizes, gt=gt, vid=f"sv_{req.type}_{i}_{len(out)}",
+                                     rng=rng)
+                else:
+                    v = make_sv(reference=reference, chrom=chrom, pos=p, svtype=svtype,
+                                size=size, gt=gt, vid=f"sv_{req.type}_{i}_{len(out)}", cn=cn,
+                                rng=rng, vaf=req.vaf)
             except VariantError:
                 continue
             if v.pos < chunk_lo or any(a < v.end + SV_GAP and v.pos - SV_GAP < b

@@ -18,7 +18,7 @@ __all__ = ["SV_TYPES", "hap_copies", "sv_margin", "check_sv_fits", "make_sv", "S
 
 #: Spec type name -> VCF SVTYPE.
 SV_TYPES = {"deletion": "DEL", "duplication": "DUP", "inversion": "INV",
-            "insertion": "INS", "cnv": "CNV", "translocation": "TRA"}
+            "insertion": "INS", "cnv": "CNV", "translocation": "TRA", "complex": "CPX"}
 #: SV types written with a symbolic ALT and END.
 SYMBOLIC = ("DEL", "DUP", "INV", "CNV")
 
@@ -29,8 +29,13 @@ def hap_copies(v: Variant, hap: int) -> int:
     """Copies of the segment ``[pos + 1, svend)`` on haplotype ``hap`` (1 = reference).
 
     DEL: 0 where the allele is 1; DUP: 2; CNV: copy number split as ``ceil(CN/2)`` on
-    haplotype 0 and ``floor(CN/2)`` on haplotype 1.
+    haplotype 0 and ``floor(CN/2)`` on haplotype 1; CPX: see
+    :func:`synthlib.variants.complex.cpx_carrier_copies`.
     """
+    if v.svtype == "CPX":  # germline variants ride only where nothing is deleted
+        from .complex import cpx_carrier_copies
+
+        return cpx_carrier_copies(v, hap)
     if v.svtype == "CNV":
         cn = int(v.cn or 0)
         return (cn + 1) // 2 if hap == 0 else cn // 2

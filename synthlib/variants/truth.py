@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .breakend import TRA, bnd_bed, bnd_records
+from .complex import CPX, cpx_bed, cpx_header_lines, cpx_info
 from .model import Variant, gt_text, variant_type
 from .sv import SYMBOLIC
 
@@ -17,8 +18,12 @@ _ALT_DESC = {
 }
 
 
-def vcf_header(*, contigs: dict[str, int], sample: str, reference_name: str) -> str:
-    """VCF 4.3 header; carries nothing that depends on the run's time, place or workers."""
+def vcf_header(*, contigs: dict[str, int], sample: str, reference_name: str,
+               complex_svs: bool = False) -> str:
+    """VCF 4.3 header; carries nothing that depends on the run's time, place or workers.
+
+    ``complex_svs`` adds the ``<CPX>`` ALT and CPX_TYPE/CPX_INTERVALS INFO definitions
+    (only then, so truths without complex events keep their bytes)."""
     lines = [
         "##fileformat=VCFv4.3",
         "##source=synthlib",
@@ -42,6 +47,7 @@ def vcf_header(*, contigs: dict[str, int], sample: str, reference_name: str) -> 
         'the breakend belongs to">',
         '##INFO=<ID=VAF,Number=1,Type=Float,Description="Target variant allele fraction of a '
         'somatic variant in the reads">',
+        *(cpx_header_lines() if complex_svs else []),
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Phased genotype">',
         "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
                    sample]),
@@ -50,6 +56,8 @@ def vcf_header(*, contigs: dict[str, int], sample: str, reference_name: str) -> 
 
 
 def _sv_info(v: Variant) -> str:
+    if v.svtype == CPX:
+        return cpx_info(v)
     if v.svtype == "INS":
         return f";SVTYPE=INS;SVLEN={len(v.alt) - len(v.ref)}"
     size = v.end - v.pos - 1
@@ -92,6 +100,9 @@ def sv_bed(variants: list[Variant]) -> str:
             continue
         if v.svtype == TRA:
             out.append(bnd_bed(v))
+            continue
+        if v.svtype == CPX:
+            out.append(cpx_bed(v))
             continue
         if v.svtype in SYMBOLIC:
             a, b, size = v.pos + 1, v.end, v.end - v.pos - 1

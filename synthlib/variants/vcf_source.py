@@ -22,7 +22,8 @@ Rules (documented; every rejected record raises a :class:`VariantError` naming
   junctions become balanced translocations (``synthlib.variants.breakend``), so the four BND
   records of a truth translocation come back as the same event. Any other breakend raises
   naming its record.
-- Somatic specs (with ``somatic``): INFO ``VAF`` (else ``AF``) is the record's target VAF.
+- Somatic specs (with ``somatic``): INFO ``VAF`` (else ``AF``) is the record's target VAF
+  (small variants and SVs alike; at most ``purity x alleles / 2``).
   Specs without ``somatic`` skip records with INFO ``VAF`` (somatic variants of a tumor: its
   matched normal must not carry them).
 - Two variants on one base of one haplotype raise, naming both records.
@@ -44,8 +45,7 @@ from .model import Variant, normalize
 from .sv import check_sv_fits, make_sv
 
 __all__ = ["VcfRecord", "Breakend", "read_vcf_records", "parse_breakend", "vcf_variants",
-           "vcf_spikes",
-           "VCF_INS_KEY"]
+           "vcf_spikes", "VCF_INS_KEY"]
 
 #: Spawn key prefix of random ``<INS>`` sequences (beside the spike streams ``(3, ...)``).
 VCF_INS_KEY = (3, 3)
@@ -270,6 +270,12 @@ def _vaf(rec: VcfRecord, allele: int) -> float | None:
     return None
 
 
+def _check_purity(spec, vaf: float | None, gt: tuple[int, ...], *, where: str) -> None:
+    if vaf is not None and 2 * vaf / max(1, sum(gt)) > spec.somatic.purity + 1e-12:
+        raise VariantError(f"VAF {vaf} needs more tumor cells than purity "
+                           f"{spec.somatic.purity} gives", where=f"{where}/INFO")
+
+
 def _check_ref(rec: VcfRecord, reference: Reference) -> None:
     if rec.chrom not in reference.lengths:
         raise VariantError(f"contig {rec.chrom!r} is not in the reference",
@@ -290,8 +296,8 @@ def _check_ref(rec: VcfRecord, reference: Reference) -> None:
                            where=f"{rec.where}/REF")
 
 
-def _sv(rec: VcfRecord, alt: str, gt: tuple[int, int], *, spec, reference: Reference
-        ) -> Variant:
+def _sv(rec: VcfRecord, alt: str, gt: tuple[int, int], *, spec, reference: Reference,
+        vaf: float | None = None) -> Variant:
     """The symbolic (or sequence-resolved insertion) SV of one ALT."""
     name = alt[1:-1] if alt.startswith("<") else "INS"
     svtype = _SYMBOLIC.get(name)
@@ -348,7 +354,7 @@ def _sv(rec: VcfRecord, alt: str, gt: tuple[int, int], *, spec, reference: Refer
                                                        spawn_key=(*VCF_INS_KEY, rec.line)))
     try:
         v = make_sv(reference=reference, chrom=rec.chrom, pos=p0, svtype=svtype, size=size,
-                    gt=gt, vid=rec.vid, cn=cn, sequence=seq, rng=rng)
+                    gt=gt, vid=rec.vid, cn=cn, sequence=seq, rng=rng, vaf=vaf)
     except VariantError as exc:
         raise VariantError(exc.message, where=f"{rec.where}/POS") from None
     check_sv_fits(spec, rec.chrom, v.pos, max(v.end, v.pos + 2), where=rec.where)
@@ -387,10 +393,8 @@ def _record_variants(rec: VcfRecord, *, spec, reference: Reference, breakends: l
                                                          int(alleles[1] == a))
         vaf = _vaf(rec, a) if somatic else None
         if alt.startswith("<") or rec.info.get("SVTYPE") == "INS":
-            if vaf is not None:
-                raise VariantError("somatic (VAF) structural variants are not supported",
-                                   where=f"{rec.where}/INFO")
-            v = _sv(rec, alt, gt, spec=spec, reference=reference)
+            v = _sv(rec, alt, gt, spec=spec, reference=reference, vaf=vaf)
+            _check_purity(spec, vaf, v.gt, where=rec.where)
             if v.svtype == "CNV" and v.cn == 2:
                 continue  # the reference state: nothing to simulate
         else:
@@ -402,9 +406,7 @@ def _record_variants(rec: VcfRecord, *, spec, reference: Reference, breakends: l
                 return reference.fetch(chrom, x, y).decode()
 
             npos, nref, nalt = normalize(p0, rec.ref, alt, fetch)
-            if vaf is not None and 2 * vaf / max(1, sum(gt)) > spec.somatic.purity + 1e-12:
-                raise VariantError(f"VAF {vaf} needs more tumor cells than purity "
-                                   f"{spec.somatic.purity} gives", where=f"{rec.where}/INFO")
+            _check_purity(spec, vaf, gt, where=rec.where)
             v = Variant(rec.chrom, npos, nref, nalt, gt=gt,
                         source="somatic" if vaf is not None else "spike", vid=rec.vid,
                         vaf=vaf)
@@ -470,18 +472,49 @@ def _is_breakend(alt: str) -> bool:
     return bool(_BND.match(alt)) or (len(alt) > 1 and (alt[0] == "." or alt[-1] == "."))
 
 
+def _rides_in(v: Variant, sv: Variant) -> bool:
+    """A small variant strictly inside an SV (clear of its anchor and far junction base), on
+    haplotypes that keep a copy of the span: it rides along in every copy (the rule the
+    germline background follows, ``synthlib.variants.assemble``)."""
+    from .sv import hap_copies
+
+    if sv.svend is None or not (sv.pos + 1 < v.pos and v.end < sv.svend):
+        return False
+    return all(hap_copies(sv, h) > 0 for h in range(2) if v.gt[h])
+
+
 def _check_haplotype_overlap(items: list[tuple[Variant, str]]) -> None:
+    """Small variants may share no base of a haplotype they both carry; SVs share no base
+    with each other; a small variant within an SV must ride in it (:func:`_rides_in`)."""
+    import bisect
+
+    ordered = sorted(items, key=lambda t: (t[0].chrom, t[0].pos, t[0].end))
+    small = [(v, w) for v, w in ordered if v.svtype is None]
+    svs = [(v, w) for v, w in ordered
+           if v.svtype is not None and (v.svend is not None or v.svtype == "INS")]
     last: dict[int, tuple[str, int, str]] = {}
-    for v, where in sorted(items, key=lambda t: (t[0].chrom, t[0].pos, t[0].end)):
-        haps = (0, 1) if v.svtype else tuple(h for h in (0, 1) if v.gt[h])
-        for h in haps:
+    for v, where in small:
+        for h in (h for h in (0, 1) if v.gt[h]):
             prev = last.get(h)
             if prev and prev[0] == v.chrom and v.pos < prev[1]:
                 raise VariantError(f"two variants on one base of haplotype {h}: {prev[2]} and "
                                    f"this record ({v.label})", where=where)
-        for h in haps:
-            if not (prev := last.get(h)) or prev[0] != v.chrom or v.end > prev[1]:
+            if not prev or prev[0] != v.chrom or v.end > prev[1]:
                 last[h] = (v.chrom, v.end, where)
+    for (a, wa), (b, wb) in zip(svs, svs[1:], strict=False):
+        if a.chrom == b.chrom and b.pos < a.end:
+            raise VariantError(f"two structural variants share a base: {wa} and this record "
+                               f"({b.label})", where=wb)
+    keys = [(v.chrom, v.pos) for v, _ in small]
+    longest = max((len(v.ref) for v, _ in small), default=1)
+    for sv, sv_where in svs:
+        lo = bisect.bisect_left(keys, (sv.chrom, sv.pos - longest))
+        hi = bisect.bisect_left(keys, (sv.chrom, sv.end))
+        for v, where in small[lo:hi]:
+            if v.pos < sv.end and sv.pos < v.end and not _rides_in(v, sv):
+                raise VariantError(f"{v.label} overlaps the structural variant of {sv_where} "
+                                   "without lying inside it on a haplotype that keeps a copy",
+                                   where=where)
 
 
 def vcf_variants(
