@@ -29,7 +29,7 @@ from synthlib.cohort.study import (
 from synthlib.generate import dataset_dir, staged
 
 from .generate_dataset import _tick, merge_task, promote_task, unit_task
-from .runtime import dask_task_runner, run_on_dask
+from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["cohort_study", "run_cohort_study"]
 
@@ -41,15 +41,16 @@ def cohort_plan_task(spec_ref: str) -> CohortStudyPlan:
 
 
 @task(cache_policy=NO_CACHE)
-def block_task(plan: CohortStudyPlan, index: int, workdir: str) -> float:
+def block_task(plan: Shipped[CohortStudyPlan], index: int, workdir: str) -> float:
     t0 = time.perf_counter()
-    run_block(plan, index, workdir=Path(workdir))
+    run_block(plan.value, index, workdir=Path(workdir))
     return time.perf_counter() - t0
 
 
 @task(cache_policy=NO_CACHE)
-def region_task(plan: CohortStudyPlan, region_index: int, workdir: str) -> RegionResult:
-    return merge_region(plan, region_index, workdir=Path(workdir))
+def region_task(plan: Shipped[CohortStudyPlan], region_index: int, workdir: str
+                ) -> RegionResult:
+    return merge_region(plan.value, region_index, workdir=Path(workdir))
 
 
 @task(cache_policy=NO_CACHE)
@@ -74,7 +75,7 @@ def _sample_reads(plan: CohortStudyPlan, *, staging: Path, work: Path, futures: 
         sspec = sample_spec(plan.spec, sample=sample, index=index, genotypes_vcf=gvcf)
         (work / sample).mkdir()
         plans.append((sample, plan_dataset(sspec, base_dir=plan.base_dir)))
-    units = [unit_task.submit(sp, u, str(work / s)) for s, sp in plans for u in sp.units]
+    units = [unit_task.submit(Shipped(sp), u, str(work / s)) for s, sp in plans for u in sp.units]
     futures += units
     for i, fut in enumerate(units):
         fut.result()
@@ -83,7 +84,7 @@ def _sample_reads(plan: CohortStudyPlan, *, staging: Path, work: Path, futures: 
     for sample, sp in plans:
         out = staging / "samples" / sample
         out.mkdir(parents=True)
-        names = merge_task(sp, str(work / sample), str(out))
+        names = merge_task(Shipped(sp), str(work / sample), str(out))
         written += [f"samples/{sample}/{name}" for name in names]
     return written
 
@@ -111,11 +112,12 @@ def cohort_study(
     futures: list = []
     with staged(final) as (staging, work):
         try:
-            blocks = [block_task.submit(plan, i, str(work)) for i in range(len(plan.units))]
+            shipped = Shipped(plan)
+            blocks = [block_task.submit(shipped, i, str(work)) for i in range(len(plan.units))]
             futures += blocks
             # Each region merges once its own blocks are done, while other regions still run.
             merges = [
-                region_task.submit(plan, k, str(work),
+                region_task.submit(shipped, k, str(work),
                                    wait_for=[blocks[i] for i in plan.units_of(k)])
                 for k in range(len(plan.regions))
             ]

@@ -24,7 +24,7 @@ from synthlib.generate import (
 )
 from synthlib.plan import Plan, WorkUnit, plan_dataset
 
-from .runtime import dask_task_runner, run_on_dask
+from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["generate_dataset", "run_generate", "set_progress_hook"]
 
@@ -49,19 +49,20 @@ def plan_task(spec_ref: str) -> Plan:
 
 
 @task(cache_policy=NO_CACHE)
-def unit_task(plan: Plan, unit: WorkUnit, workdir: str) -> UnitResult:
-    return run_unit(plan, unit, workdir=Path(workdir))
+def unit_task(plan: Shipped[Plan], unit: WorkUnit, workdir: str) -> UnitResult:
+    return run_unit(plan.value, unit, workdir=Path(workdir))
 
 
 @task(cache_policy=NO_CACHE)
-def merge_task(plan: Plan, workdir: str, staging: str) -> list[str]:
-    return merge_units(plan, workdir=Path(workdir), out_dir=Path(staging))
+def merge_task(plan: Shipped[Plan], workdir: str, staging: str) -> list[str]:
+    return merge_units(plan.value, workdir=Path(workdir), out_dir=Path(staging))
 
 
 @task(cache_policy=NO_CACHE)
-def companion_task(name: str, sub: Plan, staging: str, work: str, workers: int) -> list[str]:
+def companion_task(name: str, sub: Shipped[Plan], staging: str, work: str, workers: int
+                   ) -> list[str]:
     run = {"executor": "prefect+dask", "workers": workers}
-    return companion_files(name, sub, staging=Path(staging), work=Path(work), run=run)
+    return companion_files(name, sub.value, staging=Path(staging), work=Path(work), run=run)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -102,7 +103,7 @@ def generate_dataset(
         for name in subs:
             (work / name).mkdir()
         try:
-            futures += [unit_task.submit(p, u, str(work / name)) for name, p, u in jobs]
+            futures += [unit_task.submit(Shipped(p), u, str(work / name)) for name, p, u in jobs]
             results: dict[str, list[UnitResult]] = {}
             for i, ((name, _, _), fut) in enumerate(zip(jobs, futures, strict=True)):
                 results.setdefault(name, []).append(fut.result())
@@ -110,8 +111,8 @@ def generate_dataset(
         except BaseException:
             wait(futures)  # let running units finish before their folder is removed
             raise
-        merges = {"": merge_task.submit(plan, str(work), str(staging))}
-        merges |= {name: companion_task.submit(name, sub, str(staging), str(work), workers)
+        merges = {"": merge_task.submit(Shipped(plan), str(work), str(staging))}
+        merges |= {name: companion_task.submit(name, Shipped(sub), str(staging), str(work), workers)
                    for name, sub in subs.items()}
         files = [f for m in merges.values() for f in m.result()]
         _tick("merge", 1, 1)

@@ -35,7 +35,7 @@ from prefect.tasks import exponential_backoff
 
 import synthlib
 from flows.generate_dataset import merge_task, plan_task
-from flows.runtime import dask_task_runner, ensure_api
+from flows.runtime import Shipped, dask_task_runner, ensure_api
 from synthlib.errors import CatalogError, StorageError
 from synthlib.generate import UnitResult, promote, run_unit, stage_dir, write_manifest
 from synthlib.io.storage import Storage, open_storage
@@ -240,7 +240,7 @@ def _generate(plan: Plan, work: DatasetWork, *, workers: int) -> dict:
     cached = sum(1 for f in futures if f.state.name == "Cached")
     staging = stage_dir(final)
     try:
-        files = merge_task(plan, str(work.units), str(staging))
+        files = merge_task(Shipped(plan), str(work.units), str(staging))
         run = {"executor": "prefect+dask", "workers": workers,
                "seconds": round(time.perf_counter() - t0, 2),
                "pairs": sum(r.pairs for r in results),

@@ -8,8 +8,9 @@ one API: the configured one, or a single temporary server started here.
 from __future__ import annotations
 
 import os
+from typing import Generic, TypeVar
 
-__all__ = ["prepare_environment", "ensure_api", "dask_task_runner", "run_on_dask"]
+__all__ = ["prepare_environment", "ensure_api", "dask_task_runner", "run_on_dask", "Shipped"]
 
 _DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -70,3 +71,25 @@ def run_on_dask(flow, *, workers: int = 2, address: str | None = None, **params)
     ensure_api()
     runner = dask_task_runner(workers=workers, address=address)
     return flow.with_options(task_runner=runner)(workers=workers, **params)
+
+
+T = TypeVar("T")
+
+
+class Shipped(Generic[T]):
+    """A task argument Prefect hands over without walking into it.
+
+    Prefect visits every element of a task's parameters at each submission (to find
+    futures), and Dask tokenizes them: for a plan with tens of thousands of spikes that cost
+    more CPU than the tasks themselves. A plain object with slots is neither visited nor
+    walked; the task reads ``.value``.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __dask_tokenize__(self) -> object:
+        inner = getattr(self.value, "__dask_tokenize__", None)
+        return ("Shipped", inner() if inner else id(self.value))

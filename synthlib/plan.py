@@ -119,6 +119,13 @@ class Plan:
     ploidy: dict[str, np.ndarray] = field(default_factory=dict)
     """Non-diploid stretches per contig, rows (start, end, n) (``sample.sex``/``ploidy``)."""
 
+    def __dask_tokenize__(self) -> tuple:
+        # A plan is a pure function of its spec and base folder: hashing those is enough, and
+        # spares schedulers from walking tens of thousands of spikes at every task submission.
+        from .spec import spec_hash
+
+        return ("synthlib.Plan", spec_hash(self.spec), str(self.base_dir))
+
     def pairs_for(self, unit: WorkUnit) -> int:
         """Read pairs of a unit: coverage x territory / bases per pair.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pysam
 import pysam.bcftools
 import pytest
@@ -86,6 +88,35 @@ def test_duplication_junction(sv_dataset):
                if r.is_reverse and not r.mate_is_reverse and r.next_reference_start > 1032500
                and not r.is_proper_pair]
     assert len(outward) >= 2
+
+
+def _sa_span(sa: str) -> tuple[int, int]:
+    """0-based [start, end) on the reference of the first part named in an SA tag."""
+    _, pos, _, cigar = sa.split(";")[0].split(",")[:4]
+    ref = sum(int(n) for n, op in re.findall(r"(\d+)([MIDNSHP=X])", cigar) if op in "MDN=X")
+    return int(pos) - 1, int(pos) - 1 + ref
+
+
+@pytest.mark.parametrize("name,pos,end", [("dup_het", 1030001, 1033000),
+                                           ("cnv4", 1080001, 1086000)])
+def test_tandem_copies_split_only_at_real_junctions(sv_dataset, name, pos, end):
+    """The first copy continues the anchor base and the last runs on into the reference: reads
+    across those seams are plain contiguous alignments; only the copy-to-copy join splits."""
+    seams = (pos, end)  # 0-based first base after the left and the right seam
+    crossing = dict.fromkeys(seams, 0)
+    for r in _reads(sv_dataset, pos - 200, end + 200):
+        if r.is_supplementary or r.is_secondary:
+            continue
+        if r.has_tag("SA"):
+            parts = [(r.reference_start, r.reference_end), _sa_span(r.get_tag("SA"))]
+            for x in seams:  # a part ending at a seam while the other starts there
+                assert not ({p[1] for p in parts} & {x} and {p[0] for p in parts} & {x}), \
+                    (name, r.query_name, parts)
+        elif "S" not in r.cigarstring:
+            for x in seams:
+                crossing[x] += r.reference_start < x - 5 and r.reference_end > x + 5
+    # Every copy's reads cross each seam unsplit: at 20x a few dozen per seam.
+    assert min(crossing.values()) >= COV * (L - 10) / L / 3, (name, crossing)
 
 
 def test_inversion_reads(sv_dataset):

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import VariantError
 from ..reference import Reference
 from .model import Variant
+from .occupancy import Occupancy
 
 __all__ = ["make_translocation", "partner", "breakpoint", "bnd_records", "bnd_bed",
            "junction_pad", "check_breaks_clear", "random_translocations", "TRA"]
@@ -141,7 +142,7 @@ def check_breaks_clear(variants: list[Variant], *, pad: int, what: str) -> None:
 
 def random_translocations(
     *, reference: Reference, territory: list[tuple[str, np.ndarray]],
-    occupied: dict[str, list[tuple[int, int]]], rng: np.random.Generator,
+    occupied: Occupancy, rng: np.random.Generator,
     gts: list[tuple[int, int]], pad: int, vaf: float | None, prefix: str, where: str,
 ) -> list[Variant]:
     """Place ``len(gts)`` translocations: both breaks uniform on the territory, each with
@@ -169,7 +170,7 @@ def random_translocations(
     def fits(c: str, b: int) -> bool:
         iv = runs[c]
         inside = bool(((iv[:, 0] <= b - pad) & (b + pad <= iv[:, 1])).any())
-        return inside and not any(a < b + pad and b - pad < e for a, e in occupied.get(c, []))
+        return inside and not occupied.overlaps(c, b - pad, b + pad)
 
     out: list[Variant] = []
     for gt in gts:
@@ -188,7 +189,7 @@ def random_translocations(
             except VariantError:
                 continue
             for c, b in ((c1, b1), (c2, b2)):
-                occupied.setdefault(c, []).append((b - pad, b + pad))
+                occupied.add(c, b - pad, b + pad)
             out += pair
             break
         else:

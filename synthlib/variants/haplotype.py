@@ -108,10 +108,16 @@ def _apply(ref: bytes, start: int, variants: list[Variant], hap: int) -> Haploty
             # B-allele fractions follow copy number.
             inner = tuple(w for w in variants if w.svend is None and w.svtype != TRA
                           and w.pos > v.pos and w.end <= v.svend and w.gt[hap] == 1)
-            for _ in range(1 if v.svtype == "INV" else copies):
-                seg += 1
+            # Segments change only where the reference really jumps: the first tandem copy
+            # continues the anchor base and the last one runs on into the reference after
+            # it, so reads across those seams are not split (only copy-to-copy joins are).
+            tandem = v.svtype != "INV" and copies >= 2
+            for k in range(1 if v.svtype == "INV" else copies):
+                if not (tandem and k == 0):
+                    seg += 1
                 ref_part(v.pos + 1, v.svend, rev=v.svtype == "INV", inner=inner)
-            seg += 1
+            if not tandem:
+                seg += 1
             cursor = v.svend
             continue
         ref_part(cursor, v.pos)

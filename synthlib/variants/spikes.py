@@ -21,6 +21,7 @@ from .breakend import (
 )
 from .complex import envelope_size, make_complex, random_layout
 from .model import Variant, normalize
+from .occupancy import Occupancy
 from .sv import SV_TYPES, check_sv_fits, cnv_genotype, make_sv
 
 __all__ = ["explicit_spikes", "random_spikes", "check_no_overlap", "GENOTYPES", "SPIKE_GAP",
@@ -208,11 +209,11 @@ def random_spikes(
         If a request cannot be placed (territory too small or too crowded).
     """
     placed: list[Variant] = list(taken)
-    occupied: dict[str, list[tuple[int, int]]] = {}
+    occupied = Occupancy()
     for v in placed:
         gap = max(SV_GAP, junction_pad(spec)) if v.svtype == TRA else (
             SV_GAP if v.svtype else SPIKE_GAP)
-        occupied.setdefault(v.chrom, []).append((v.pos - gap, v.end + gap))
+        occupied.add(v.chrom, v.pos - gap, v.end + gap)
     out: list[Variant] = []
     # SVs first (they need the most room), each family from its own stream: germline-like
     # spikes keep their places whether or not SVs or somatic groups are asked for.
@@ -262,7 +263,7 @@ def random_spikes(
                 if stratum is not None and not contains(stratum, chrom, npos, npos + len(nref)):
                     continue
                 lo, hi = npos - SPIKE_GAP, npos + len(nref) + SPIKE_GAP
-                if any(a < hi and lo < b for a, b in occupied.get(chrom, [])):
+                if occupied.overlaps(chrom, lo, hi):
                     continue
                 gt = GENOTYPES[req.genotype] if req.genotype != "mixed" else (
                     (1, 1) if rng.random() < 1 / 3 else (0, 1))
@@ -270,7 +271,7 @@ def random_spikes(
                 out.append(Variant(chrom, npos, nref, nalt, gt=gt,
                                    source="somatic" if req.vaf else "spike",
                                    vid=f"{tag}_{req.type}_{i}_{got}", vaf=req.vaf))
-                occupied.setdefault(chrom, []).append((lo, hi))
+                occupied.add(chrom, lo, hi)
                 got += 1
             if got == req.count:
                 break
@@ -298,7 +299,7 @@ def _somatic_svs(spec: DatasetSpec, reference: Reference, *, territory, occupied
 
 def _random_svs(
     spec: DatasetSpec, reference: Reference, req: RandomSV, i: int, *,
-    territory: list[tuple[str, np.ndarray]], occupied: dict[str, list[tuple[int, int]]],
+    territory: list[tuple[str, np.ndarray]], occupied: Occupancy,
     rng: np.random.Generator,
 ) -> list[Variant]:
     """Place one random SV group: whole span accessible, inside one chunk, apart from others."""
@@ -338,7 +339,7 @@ def _random_svs(
             if p < chunk_lo or end + 1 > (p // cs + 1) * cs:
                 continue
             lo, hi = p - SV_GAP, end + SV_GAP
-            if any(a < hi and lo < b for a, b in occupied.get(chrom, [])):
+            if occupied.overlaps(chrom, lo, hi):
                 continue
             gt = GENOTYPES[req.genotype] if req.genotype != "mixed" else (
                 (1, 1) if rng.random() < 1 / 3 else (0, 1))
@@ -355,10 +356,9 @@ def _random_svs(
                                 rng=rng, vaf=req.vaf)
             except VariantError:
                 continue
-            if v.pos < chunk_lo or any(a < v.end + SV_GAP and v.pos - SV_GAP < b
-                                       for a, b in occupied.get(chrom, [])):
+            if v.pos < chunk_lo or occupied.overlaps(chrom, v.pos - SV_GAP, v.end + SV_GAP):
                 continue  # left-alignment moved it out of bounds
-            occupied.setdefault(chrom, []).append((lo, hi))
+            occupied.add(chrom, lo, hi)
             out.append(v)
     if len(out) < req.count:
         raise VariantError(
