@@ -128,21 +128,39 @@ def _run_cohort(spec: str, spec_obj, base_dir: Path, *, dest: str, workers: int,
 
 @app.command()
 def spike(
-    bam: Annotated[str, typer.Option(
+    bam: Annotated[str | None, typer.Option(
         help="Coordinate-sorted BAM or CRAM of real reads: a path or an https://, http://, "
-             "gs:// or file:// URL.")],
-    reference: Annotated[str, typer.Option(help="FASTA the reads are aligned to (path or URL).")],
-    variants: Annotated[Path, typer.Option(
+             "gs:// or file:// URL.")] = None,
+    reference: Annotated[str | None, typer.Option(
+        help="FASTA the reads are aligned to (path or URL).")] = None,
+    variants: Annotated[Path | None, typer.Option(
         help="VCF: SNVs/MNVs/indels (VAF or GT) and SVs (<DEL>, <DUP>, <INV>, <INS>, <CNV> "
-             "with END/SVLEN, CN for CNVs).")],
-    out: Annotated[Path, typer.Option(
-        help="Output .bam (spliced, indexed) or .cram (re-encoded, indexed); atomic.")],
+             "with END/SVLEN, CN for CNVs).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Output .bam (spliced, indexed) or .cram (re-encoded, indexed); atomic.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the per-variant read choices.")] = 0,
     truth_out: Annotated[Path | None, typer.Option(
         help="Truth VCF of what was achieved (default: OUT with .truth.vcf.gz).")] = None,
     min_mapq: Annotated[int, typer.Option(min=0, help="Reads below this MAPQ are left alone.")] = 0,
+    spec: Annotated[Path | None, typer.Option(
+        help="SpikeSpec YAML (deployments/examples/spike-na12878.yaml): run the spike-bam "
+             "flow (fetch, spike, bcftools re-call QC, manifest) into DEST/<id>/<version>; "
+             "replaces --bam/--reference/--variants/--out.")] = None,
+    dest: Annotated[Path, typer.Option(help="With --spec: output root folder.")] = Path("out"),
+    workers: Annotated[int, typer.Option(min=1, help="With --spec: Dask workers.")] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        help="With --spec: existing Dask scheduler address.")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        help="With --spec: replace an existing folder.")] = False,
 ) -> None:
     """Spike variants into an existing BAM/CRAM at the requested allele fractions."""
+    if spec is not None:
+        _spike_spec(spec, dest=dest, workers=workers, scheduler=scheduler, overwrite=overwrite)
+        return
+    missing = [n for n, v in (("--bam", bam), ("--reference", reference),
+                              ("--variants", variants), ("--out", out)) if v is None]
+    if missing:
+        raise SynthError(f"missing {', '.join(missing)} (or give --spec)", where="synth spike")
     from .spike import spike_bam
 
     if truth_out is None:
@@ -169,6 +187,25 @@ def spike(
                 f"{v['expected_ratio']:.2f}", str(v["split_reads"]), str(v["discordant_pairs"]))
         err.print(sv_table)
     typer.echo(str(summary["out"]))
+
+
+def _spike_spec(spec: Path, *, dest: Path, workers: int, scheduler: str | None,
+                overwrite: bool) -> None:
+    """``synth spike --spec``: the spike-bam flow on Dask; exit 1 when its QC fails."""
+    from .spike.spec import load_spike_spec
+
+    load_spike_spec(spec)  # a bad field exits 2 before any cluster starts
+    from flows.spike_bam import run_spike
+
+    res = run_spike(str(spec), dest=str(dest), workers=workers, address=scheduler,
+                    overwrite=overwrite)
+    colour = "green" if res["verdict"] == "pass" else "red"
+    failed = [c["name"] for c in res["checks"] if c["status"] == "fail"]
+    err.print(f"QC: [{colour}]{res['verdict']}[/]" + (f" ({', '.join(failed)})" if failed else "")
+              + f"; {res['seconds']:.1f} s, {res['seconds_per_spike'] * 1000:.1f} ms per spike")
+    typer.echo(res["folder"])
+    if res["verdict"] == "fail":
+        raise typer.Exit(1)
 
 
 @catalog_app.command("list")
@@ -264,6 +301,26 @@ def model_learn(
 
     summary = main_learn(input=str(input), out=str(out_path),
                          reference=str(reference) if reference else None, max_reads=max_reads)
+    out.print_json(json.dumps(summary, default=float))
+
+
+@model_app.command("insert-sizes")
+def model_insert_sizes(
+    input: Annotated[Path, typer.Argument(help="BAM/CRAM/SAM of real paired reads.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Histogram file to write (JSON).")],
+    name: Annotated[str | None, typer.Option(help="Model name (default: file stem).")] = None,
+    bin_width: Annotated[int, typer.Option(min=1, max=500)] = 10,
+    min_mapq: Annotated[int, typer.Option(min=0, max=255)] = 20,
+    trim_low: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.005,
+    trim_high: Annotated[float, typer.Option(min=0.5, max=1.0)] = 0.995,
+    max_records: Annotated[int, typer.Option(min=1)] = 5_000_000,
+) -> None:
+    """Learn an empirical insert-size histogram (for fragment.model: empirical)."""
+    from .reads.learn import main_insert_sizes
+
+    summary = main_insert_sizes(input=str(input), out=str(out_path), name=name,
+                                bin_width=bin_width, min_mapq=min_mapq, trim_low=trim_low,
+                                trim_high=trim_high, max_records=max_records)
     out.print_json(json.dumps(summary, default=float))
 
 

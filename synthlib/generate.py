@@ -35,7 +35,7 @@ import pysam
 from . import __version__
 from .errors import SynthError
 from .io import bgzf
-from .io.bai import BaiWriter, RecordTable, block_starts, record_table
+from .io.bai import BaiWriter, PartialIndex, block_starts, partial_index, record_table
 from .io.bam import RecordBatch, bam_header
 from .io.checksums import digest_file
 from .plan import Plan, WorkUnit
@@ -161,9 +161,10 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
         _save_records(workdir / f"{unit.name}.bam.head.npz", head)
         body_bytes = bgzf.compress(body.data.tobytes())
         _atomic_write(workdir / f"{unit.name}.bam.body.bgzf", body_bytes)
-        # What the merge needs to index the body without reading it back.
+        # The body's own index; the merge only shifts it to the body's place in the file.
         tmp = workdir / f"{unit.name}.bam.body.idx.tmp.npz"
-        record_table(body.data, body.offsets).save(tmp, blocks=block_starts(body_bytes))
+        partial_index(record_table(body.data, body.offsets),
+                      blocks=block_starts(body_bytes)).save(tmp)
         os.replace(tmp, workdir / f"{unit.name}.bam.body.idx.npz")
         _save_records(workdir / f"{unit.name}.bam.spill.npz", spill)
     return UnitResult(unit.index, pairs, len(variants), time.perf_counter() - t0)
@@ -188,8 +189,7 @@ def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path) -> None:
 
     def write_records(fh, batch: RecordBatch) -> None:
         body = bgzf.compress(batch.data.tobytes())
-        bai.add(record_table(batch.data, batch.offsets), blocks=block_starts(body),
-                base=fh.tell())
+        bai.add_records(record_table(batch.data, batch.offsets), body=body, base=fh.tell())
         fh.write(body)
 
     with open(out, "wb") as fh:
@@ -202,8 +202,7 @@ def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path) -> None:
             # The previous unit's spill lies below this unit's start + margin: it sorts in
             # among this unit's head records only.
             write_records(fh, RecordBatch.concat([pending, head]).sorted())
-            table, blocks = RecordTable.load(workdir / f"{unit.name}.bam.body.idx.npz")
-            bai.add(table, blocks=blocks, base=fh.tell())
+            bai.add(PartialIndex.load(workdir / f"{unit.name}.bam.body.idx.npz"), base=fh.tell())
             with open(workdir / f"{unit.name}.bam.body.bgzf", "rb") as src:
                 shutil.copyfileobj(src, fh, 4 << 20)
             pending = _load_records(workdir / f"{unit.name}.bam.spill.npz")

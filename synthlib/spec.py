@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .cohort.spec import CohortSpec
 from .errors import SpecError
@@ -117,8 +125,15 @@ class ReadsSpec(_Strict):
 
 
 class FragmentSpec(_Strict):
-    """Insert-size (fragment length) distribution: normal, truncated to [min, max]."""
+    """Insert-size (fragment length) distribution, truncated to [min, max]: a normal
+    (``mean``, ``sd``) or an empirical histogram learned from real reads (``empirical``)."""
 
+    model: Literal["normal", "empirical"] = "normal"
+    """``normal``: a normal of ``mean``/``sd`` rounded to integers; ``empirical``: the
+    histogram of ``empirical`` (``mean``/``sd`` are then not used)."""
+    empirical: str | None = None
+    """For ``model: empirical``: a shipped insert-size preset (``synth model insert-sizes``;
+    see ``synthlib/data/models/README.md``) or a JSON path relative to the spec file."""
     mean: float = Field(default=350.0, gt=0)
     """Mean fragment length in bases."""
     sd: float = Field(default=50.0, ge=0)
@@ -130,10 +145,31 @@ class FragmentSpec(_Strict):
 
     @model_validator(mode="after")
     def _bounds(self) -> FragmentSpec:
+        if self.model == "empirical":
+            if not self.empirical:
+                raise ValueError("model 'empirical' needs 'empirical' (a preset or JSON path)")
+            if {"mean", "sd"} & self.model_fields_set:
+                raise ValueError("'mean'/'sd' describe the normal model; drop them for "
+                                 "model 'empirical'")
+            if self.min > self.max:
+                raise ValueError(f"need min <= max, got {self.min} > {self.max}")
+            return self
+        if self.empirical is not None:
+            raise ValueError("'empirical' needs model: empirical")
         if not self.min <= self.mean <= self.max:
             raise ValueError(
                 f"need min <= mean <= max, got {self.min} <= {self.mean} <= {self.max}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):  # noqa: ANN001, ANN202 - pydantic's wrap-serializer protocol
+        # A normal-model spec dumps exactly as before the empirical option existed, so its
+        # spec_hash and manifest bytes do not change.
+        data = handler(self)
+        if isinstance(data, dict) and self.model == "normal" and self.empirical is None:
+            data.pop("model", None)
+            data.pop("empirical", None)
+        return data
 
 
 class GermlineSpec(_Strict):

@@ -280,7 +280,7 @@ def sample_reads_local(plan: CohortStudyPlan, *, staging: Path, work: Path) -> l
     """Reads of the chosen samples (``cohort.reads_samples``), serially: each sample is an
     ordinary dataset whose background is its column of ``staging/cohort.vcf.gz``, written
     under ``staging/samples/<id>/``. Returns the paths written, relative to ``staging``."""
-    from ..generate import merge_units, run_unit
+    from ..generate import merge_units, run_unit, write_manifest
     from .reads import plan_sample_reads
 
     written: list[str] = []
@@ -292,14 +292,19 @@ def sample_reads_local(plan: CohortStudyPlan, *, staging: Path, work: Path) -> l
         out = Path(staging) / "samples" / sample
         out.mkdir(parents=True)
         names = merge_units(sp, workdir=Path(work) / sample, out_dir=out)
-        written += [f"samples/{sample}/{name}" for name in names]
+        write_manifest(sp, out_dir=out, files=names, run={"executor": "local", "workers": 1})
+        written += [f"samples/{sample}/{name}" for name in [*names, "manifest.json"]]
     return written
 
 
 def generate_cohort_local(
-    plan: CohortStudyPlan, *, dest: Path, overwrite: bool = False
+    plan: CohortStudyPlan, *, dest: Path, overwrite: bool = False, qc: bool = True
 ) -> Path:
-    """Generate a cohort dataset serially in this process (no Prefect, no Dask)."""
+    """Generate a cohort dataset serially in this process (no Prefect, no Dask).
+
+    With ``qc`` every per-sample dataset is QC'd (``synthlib.qc.run.run_qc``) and the cohort
+    manifest's ``qc`` aggregates them with the cohort checks (``synthlib.qc.cohort``).
+    """
     from ..generate import dataset_dir, promote, staged
 
     final = dataset_dir(dest, plan.spec)
@@ -308,10 +313,17 @@ def generate_cohort_local(
         for i in range(len(plan.units)):
             run_block(plan, i, workdir=work)
         regions = [merge_region(plan, k, workdir=work) for k in range(len(plan.regions))]
-        files, qc = finish_cohort(plan, regions=regions, out_dir=staging)
+        files, verdict = finish_cohort(plan, regions=regions, out_dir=staging)
         files += sample_reads_local(plan, staging=staging, work=work)
+        if qc:
+            from ..qc.cohort import finish_cohort_qc, qc_cohort_samples
+
+            per_sample = qc_cohort_samples(cohort_dir=staging, base_dir=plan.base_dir)
+            verdict, qc_files = finish_cohort_qc(cohort_dir=staging, base=verdict,
+                                                 samples=per_sample)
+            files += qc_files
         run = {"executor": "local", "workers": 1,
                "seconds": round(time.perf_counter() - t0, 2)}
-        write_cohort_manifest(plan, out_dir=staging, files=files, run=run, qc=qc)
+        write_cohort_manifest(plan, out_dir=staging, files=files, run=run, qc=verdict)
     promote(staging, final, overwrite=overwrite)
     return final

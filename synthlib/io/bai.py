@@ -2,11 +2,13 @@
 
 A unit compresses its own BAM body; the merge only copies bytes. Indexing the merged file
 with htslib would decompress all of it again, serially, at the end of every run (about 8% of
-a 1-worker run). Instead each piece of the BAM carries a small table of its records (reference,
-start, end, bin, uncompressed offset) and of its BGZF block sizes; the merge shifts those to
-file offsets and writes the index in one vectorized pass. The result is a valid BAI (SAM spec
-section 5.2): same bins, chunks and linear index semantics as htslib, though chunks may be
-split where htslib would merge them, so the bytes can differ from ``samtools index``.
+a 1-worker run). Instead each unit indexes its own body (:func:`partial_index`: chunks per
+bin, linear-index minima, counts, with offsets relative to the body) and the merge shifts
+those to file offsets and combines them. Memory stays bounded by the chunk size: a partial
+index grows with the bins and 16 kbp windows a body touches, not with its reads. The result
+is a valid BAI (SAM spec section 5.2): same bins, chunks and linear index semantics as
+htslib, though chunks may be split where htslib would merge them (and small bins are not
+folded into their parents), so the bytes can differ from ``samtools index``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import numpy as np
 
 from .bgzf import BLOCK_DATA_SIZE
 
-__all__ = ["RecordTable", "BaiWriter", "record_table", "block_starts", "virtual_offsets",
-           "write_bai", "LINEAR_SHIFT"]
+__all__ = ["RecordTable", "PartialIndex", "BaiWriter", "record_table", "partial_index",
+           "block_starts", "virtual_offsets", "write_bai", "LINEAR_SHIFT"]
 
 #: Linear-index window of 16 kbp.
 LINEAR_SHIFT = 14
@@ -50,17 +52,6 @@ class RecordTable:
     unmapped: np.ndarray
     offset: np.ndarray
 
-    def save(self, path: Path, *, blocks: np.ndarray) -> None:
-        """Save with the block starts of the body the records were compressed into."""
-        np.savez(path, ref_id=self.ref_id, beg=self.beg, end=self.end, bin=self.bin,
-                 unmapped=self.unmapped, offset=self.offset, blocks=blocks)
-
-    @staticmethod
-    def load(path: Path) -> tuple[RecordTable, np.ndarray]:
-        """The table and its body's block starts, as saved by :meth:`save`."""
-        with np.load(path) as z:
-            return (RecordTable(z["ref_id"], z["beg"], z["end"], z["bin"], z["unmapped"],
-                                z["offset"]), z["blocks"])
 
 
 def _u32(data: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -131,90 +122,182 @@ def virtual_offsets(offset: np.ndarray, blocks: np.ndarray, base: int) -> np.nda
     return ((base + blocks[k]) << 16) | (offset - k * BLOCK_DATA_SIZE)
 
 
+_FIELDS = ("c_ref", "c_bin", "c_beg", "c_end", "l_ref", "l_win", "l_off", "r_ref", "r_mapped",
+           "r_unmapped", "r_beg", "r_end")
+
+
 @dataclass
-class _Piece:
-    table: RecordTable
-    vbeg: np.ndarray
-    vend: np.ndarray
+class PartialIndex:
+    """The index of one BGZF body, with offsets relative to the body's start.
+
+    Its size follows the bins and 16 kbp windows the body touches, not its record count, so a
+    merge holding one per work unit stays small whatever the coverage.
+
+    Attributes
+    ----------
+    c_ref, c_bin, c_beg, c_end : np.ndarray, shape (k,)
+        Chunks: reference, bin, virtual start and end.
+    l_ref, l_win, l_off : np.ndarray, shape (w,)
+        Linear index: smallest record start per (reference, window).
+    r_ref, r_mapped, r_unmapped, r_beg, r_end : np.ndarray, shape (r,)
+        Per reference: record counts and the span of its records.
+    n_no_coor : int
+        Records without a reference.
+    """
+
+    c_ref: np.ndarray
+    c_bin: np.ndarray
+    c_beg: np.ndarray
+    c_end: np.ndarray
+    l_ref: np.ndarray
+    l_win: np.ndarray
+    l_off: np.ndarray
+    r_ref: np.ndarray
+    r_mapped: np.ndarray
+    r_unmapped: np.ndarray
+    r_beg: np.ndarray
+    r_end: np.ndarray
+    n_no_coor: int = 0
+
+    def shifted(self, base: int) -> PartialIndex:
+        """The same index for a body written at file offset ``base``."""
+        d = base << 16
+        return PartialIndex(self.c_ref, self.c_bin, self.c_beg + d, self.c_end + d, self.l_ref,
+                            self.l_win, self.l_off + d, self.r_ref, self.r_mapped,
+                            self.r_unmapped, self.r_beg + d, self.r_end + d, self.n_no_coor)
+
+    def save(self, path: Path) -> None:
+        np.savez(path, n_no_coor=np.array(self.n_no_coor),
+                 **{f: getattr(self, f) for f in _FIELDS})
+
+    @staticmethod
+    def load(path: Path) -> PartialIndex:
+        with np.load(path) as z:
+            return PartialIndex(*(z[f] for f in _FIELDS), n_no_coor=int(z["n_no_coor"]))
+
+
+def _merge_chunks(ref, bins, beg, end):
+    """Chunks sorted by (reference, bin, start); ones of a bin that start in the BGZF block
+    where the previous one ends are merged (htslib's rule: one seek reads both)."""
+    order = np.lexsort((beg, bins, ref))
+    ref, bins, beg, end = ref[order], bins[order], beg[order], end[order]
+    if len(ref) < 2:
+        return ref, bins, beg, end
+    same = (ref[1:] == ref[:-1]) & (bins[1:] == bins[:-1]) & ((beg[1:] >> 16) <= (end[:-1] >> 16))
+    # Runs joined by `same` collapse to (first start, largest end).
+    start = np.flatnonzero(np.concatenate(([True], ~same)))
+    run_end = np.maximum.reduceat(end, start)
+    return ref[start], bins[start], beg[start], run_end
+
+
+def partial_index(table: RecordTable, *, blocks: np.ndarray) -> PartialIndex:
+    """Index a body's records (``table``, in file order) compressed into ``blocks``."""
+    v = virtual_offsets(table.offset, np.asarray(blocks, dtype=np.int64), 0)
+    vbeg, vend = v[:-1], v[1:]
+    placed = table.ref_id >= 0
+    ref = table.ref_id[placed].astype(np.int64)
+    bins = table.bin[placed].astype(np.int64)
+    beg, end = table.beg[placed], table.end[placed]
+    vb, ve = vbeg[placed], vend[placed]
+    n = len(ref)
+    # Chunks: runs of records consecutive in the file with the same (reference, bin).
+    rows = np.arange(n)
+    order = np.lexsort((rows, bins, ref))
+    r, b, w = ref[order], bins[order], rows[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (r[1:] != r[:-1]) | (b[1:] != b[:-1]) | (w[1:] != w[:-1] + 1)
+    first = np.flatnonzero(new)
+    last = np.concatenate([first[1:], [n]]) - 1
+    c_ref, c_bin, c_beg, c_end = _merge_chunks(r[first], b[first], vb[order][first],
+                                               ve[order][last])
+    # Linear index: every window each record overlaps, then the minimum start per window.
+    w0, w1 = beg >> LINEAR_SHIFT, (end - 1) >> LINEAR_SHIFT
+    reps = w1 - w0 + 1
+    l_ref = np.repeat(ref, reps)
+    l_win = np.repeat(w0, reps) + (np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps,
+                                                                           reps))
+    l_off = np.repeat(vb, reps)
+    l_ref, l_win, l_off = _min_per_key(l_ref, l_win, l_off)
+    # Per reference: counts and span.
+    r_ref, idx, counts = np.unique(ref, return_index=True, return_counts=True)
+    unm = table.unmapped[placed]
+    r_unmapped = np.bincount(np.searchsorted(r_ref, ref), weights=unm, minlength=len(r_ref))
+    r_last = idx + counts - 1
+    return PartialIndex(c_ref, c_bin, c_beg, c_end, l_ref, l_win, l_off, r_ref,
+                        counts - r_unmapped.astype(np.int64), r_unmapped.astype(np.int64),
+                        vb[idx], ve[r_last], int((~placed).sum()))
+
+
+def _min_per_key(ref, win, off):
+    if not len(ref):
+        return ref, win, off
+    order = np.lexsort((off, win, ref))
+    ref, win, off = ref[order], win[order], off[order]
+    keep = np.ones(len(ref), dtype=bool)
+    keep[1:] = (ref[1:] != ref[:-1]) | (win[1:] != win[:-1])
+    return ref[keep], win[keep], off[keep]
 
 
 class BaiWriter:
-    """Collects pieces in file order, then writes the index."""
+    """Collects the partial indexes of a BAM's bodies in file order, then writes the BAI."""
 
     def __init__(self, n_ref: int) -> None:
         self.n_ref = n_ref
-        self.pieces: list[_Piece] = []
+        self.parts: list[PartialIndex] = []
 
-    def add(self, table: RecordTable, *, blocks: np.ndarray, base: int) -> None:
-        """Records of one BGZF body written at file offset ``base``."""
-        if not len(table.beg):
-            return
-        v = virtual_offsets(table.offset, blocks, base)
-        self.pieces.append(_Piece(table, v[:-1], v[1:]))
+    def add(self, part: PartialIndex, *, base: int) -> None:
+        """The partial index of a body written at file offset ``base``."""
+        self.parts.append(part.shifted(base))
+
+    def add_records(self, table: RecordTable, *, body: bytes, base: int) -> None:
+        """Records compressed into ``body`` (a small piece indexed on the spot)."""
+        if len(table.beg):
+            self.add(partial_index(table, blocks=block_starts(body)), base=base)
 
     def write(self, path: Path) -> None:
-        write_bai(path, pieces=self.pieces, n_ref=self.n_ref)
+        write_bai(path, parts=self.parts, n_ref=self.n_ref)
 
 
-def write_bai(path: Path, *, pieces: list[_Piece], n_ref: int) -> None:
-    """Write a BAI for records given in file order (the BAM must be coordinate-sorted)."""
-    cat = (lambda f: np.concatenate([f(p) for p in pieces])) if pieces else (
-        lambda f: np.zeros(0, np.int64))
-    ref = cat(lambda p: p.table.ref_id).astype(np.int64)
-    beg, end = cat(lambda p: p.table.beg), cat(lambda p: p.table.end)
-    bins = cat(lambda p: p.table.bin).astype(np.int64)
-    unm = cat(lambda p: p.table.unmapped).astype(bool)
-    vbeg, vend = cat(lambda p: p.vbeg), cat(lambda p: p.vend)
+def write_bai(path: Path, *, parts: list[PartialIndex], n_ref: int) -> None:
+    """Write a BAI from the partial indexes of a coordinate-sorted BAM's bodies."""
+    def cat(name: str) -> np.ndarray:
+        arrays = [getattr(p, name) for p in parts]
+        return np.concatenate(arrays).astype(np.int64) if arrays else np.zeros(0, np.int64)
+
+    c_ref, c_bin, c_beg, c_end = _merge_chunks(cat("c_ref"), cat("c_bin"), cat("c_beg"),
+                                               cat("c_end"))
+    l_ref, l_win, l_off = _min_per_key(cat("l_ref"), cat("l_win"), cat("l_off"))
+    r_ref, r_mapped, r_unmapped = cat("r_ref"), cat("r_mapped"), cat("r_unmapped")
+    r_beg, r_end = cat("r_beg"), cat("r_end")
     out = [b"BAI\1", struct.pack("<i", n_ref)]
-    placed = ref >= 0
     for r in range(n_ref):
-        sel = np.flatnonzero(ref == r)
-        out.append(_reference_index(beg[sel], end[sel], bins[sel], unm[sel], vbeg[sel],
-                                    vend[sel], sel))
-    out.append(struct.pack("<Q", int((~placed).sum())))
+        cs = slice(*np.searchsorted(c_ref, [r, r + 1]))
+        if cs.start == cs.stop:
+            out.append(struct.pack("<ii", 0, 0))
+            continue
+        rows = r_ref == r
+        bins, counts = np.unique(c_bin[cs], return_counts=True)
+        body = [struct.pack("<i", len(bins) + 1)]
+        at = cs.start
+        for ub, cnt in zip(bins.tolist(), counts.tolist(), strict=True):
+            chunks = np.empty((cnt, 2), dtype="<u8")
+            chunks[:, 0], chunks[:, 1] = c_beg[at:at + cnt], c_end[at:at + cnt]
+            body.append(struct.pack("<Ii", ub, cnt) + chunks.tobytes())
+            at += cnt
+        body.append(struct.pack("<IiQQQQ", _PSEUDO_BIN, 2, int(r_beg[rows].min()),
+                                int(r_end[rows].max()), int(r_mapped[rows].sum()),
+                                int(r_unmapped[rows].sum())))
+        ls = slice(*np.searchsorted(l_ref, [r, r + 1]))
+        win, off = l_win[ls], l_off[ls]
+        lin = np.zeros(int(win.max()) + 1, dtype=np.int64)
+        have = np.zeros(len(lin), dtype=bool)
+        lin[win], have[win] = off, True
+        # Empty windows take the previous window's offset (htslib's rule), leading ones 0.
+        prev = np.maximum.accumulate(np.where(have, np.arange(len(lin)), -1))
+        lin = np.where(prev >= 0, lin[np.maximum(prev, 0)], 0)
+        body.append(struct.pack("<i", len(lin)) + lin.astype("<u8").tobytes())
+        out.append(b"".join(body))
+    out.append(struct.pack("<Q", sum(p.n_no_coor for p in parts)))
     tmp = Path(path).with_name(Path(path).name + ".part")
     tmp.write_bytes(b"".join(out))
     tmp.replace(path)
-
-
-def _reference_index(beg, end, bins, unm, vbeg, vend, rows) -> bytes:
-    if not len(beg):
-        return struct.pack("<ii", 0, 0)
-    # Chunks: runs of records that are consecutive in the file and share a bin.
-    order = np.lexsort((rows, bins))
-    b, r = bins[order], rows[order]
-    new = np.ones(len(b), dtype=bool)
-    new[1:] = (b[1:] != b[:-1]) | (r[1:] != r[:-1] + 1)
-    first = np.flatnonzero(new)
-    last = np.concatenate([first[1:], [len(b)]]) - 1
-    c_bin = b[first]
-    c_beg, c_end = vbeg[order][first], vend[order][last]
-    ubins, counts = np.unique(c_bin, return_counts=True)
-    parts = [struct.pack("<i", len(ubins) + 1)]
-    at = 0
-    for ub, cnt in zip(ubins.tolist(), counts.tolist(), strict=True):
-        chunks = np.empty((cnt, 2), dtype="<u8")
-        chunks[:, 0], chunks[:, 1] = c_beg[at:at + cnt], c_end[at:at + cnt]
-        parts.append(struct.pack("<Ii", ub, cnt) + chunks.tobytes())
-        at += cnt
-    n_unmapped = int(unm.sum())
-    parts.append(struct.pack("<IiQQQQ", _PSEUDO_BIN, 2, int(vbeg[0]), int(vend[-1]),
-                             len(beg) - n_unmapped, n_unmapped))
-    # Linear index: smallest start offset of the records overlapping each 16 kbp window.
-    w0, w1 = beg >> LINEAR_SHIFT, (end - 1) >> LINEAR_SHIFT
-    n_win = int(w1.max()) + 1
-    lin = np.full(n_win, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(lin, w0, vbeg)
-    multi = np.flatnonzero(w1 > w0)
-    if len(multi):
-        reps = (w1 - w0)[multi]
-        win = np.repeat(w0[multi], reps) + (np.arange(int(reps.sum()))
-                                            - np.repeat(np.cumsum(reps) - reps, reps)) + 1
-        np.minimum.at(lin, win, np.repeat(vbeg[multi], reps))
-    # Empty windows take the previous window's offset (htslib's rule), leading ones 0.
-    empty = lin == np.iinfo(np.int64).max
-    idx = np.where(~empty, np.arange(n_win), -1)
-    idx = np.maximum.accumulate(idx)
-    lin = np.where(idx >= 0, lin[np.maximum(idx, 0)], 0)
-    parts.append(struct.pack("<i", n_win) + lin.astype("<u8").tobytes())
-    return b"".join(parts)

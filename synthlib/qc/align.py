@@ -27,6 +27,7 @@ import pysam
 from ..errors import QCError
 from ..intervals import merge
 from ..reference import Reference
+from .duplicates import mark_duplicate_pairs
 
 __all__ = ["AlignResult", "align_pairs", "SAMPLE_READS"]
 
@@ -56,6 +57,11 @@ class AlignResult:
         Template lengths of proper pairs.
     single_block : list of (contig, start, bytes)
         Reference-orientation bases of reads aligned as one M block (at most ``SAMPLE_READS``).
+    dup_keys : np.ndarray, int64 (k, 5)
+        Pairs with both mates on one contig: contig index, unclipped 5' position and strand of
+        read 1, of read 2 (``synthlib.qc.duplicates.mark_duplicate_pairs``).
+    duplicate_pairs
+        Pairs flagged 0x400 (both mates) in the BAM.
     """
 
     bam: Path
@@ -66,12 +72,18 @@ class AlignResult:
     seconds: float = 0.0
     insert_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     single_block: list[tuple[str, int, bytes]] = field(default_factory=list)
+    dup_keys: np.ndarray = field(default_factory=lambda: np.zeros((0, 5), np.int64))
+    duplicate_pairs: int = 0
+    _keys: list = field(default_factory=list, repr=False)
+    _key_names: list = field(default_factory=list, repr=False)
+    _contig_ids: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         return {
             "bam": self.bam.name, "pairs_seen": self.pairs_seen,
             "pairs_aligned": self.pairs_aligned, "reads_mapped": self.reads_mapped,
             "proper_pairs": self.proper_pairs, "seconds": round(self.seconds, 2),
+            "duplicate_pairs": self.duplicate_pairs, "duplicate_candidates": len(self.dup_keys),
         }
 
 
@@ -122,6 +134,7 @@ def align_pairs(
     keep: Callable[[int, str], bool] | None = None,
     threads: int = 1,
     expected_pairs: int | None = None,
+    mark_duplicates: bool = True,
 ) -> AlignResult:
     """Align read pairs to the territory and write a sorted, indexed BAM.
 
@@ -147,6 +160,9 @@ def align_pairs(
     expected_pairs
         Pairs that will be aligned (when known): the mismatch sample takes every k-th read
         so it spreads over the whole territory instead of its first units.
+    mark_duplicates
+        Flag duplicate pairs 0x400 by their re-aligned coordinates (``synthlib.qc.duplicates``);
+        the keys are kept in ``AlignResult.dup_keys`` either way.
 
     Raises
     ------
@@ -187,12 +203,33 @@ def align_pairs(
                 _align_one(aligner, pieces, name, a.sequence, a.quality, b.sequence,
                            b.quality, out, res, sizes, max_fragment,
                            sample=res.pairs_aligned % every == 0)
+        res.dup_keys = np.asarray(res._keys, np.int64).reshape(-1, 5)
+        dup = mark_duplicate_pairs(res.dup_keys)
+        res.duplicate_pairs = int(dup.sum())
+        if mark_duplicates and res.duplicate_pairs:
+            names = {res._key_names[i] for i in np.flatnonzero(dup)}
+            sam = _flag_duplicates(sam, names)
+        res._keys, res._key_names = [], []
         pysam.sort("-@", str(max(1, threads)), "-m", "256M", "-T", str(Path(tmp) / "sort"),
                    "-o", str(out_bam), str(sam), catch_stdout=False)
     pysam.index(str(out_bam))
     res.insert_sizes = np.asarray(sizes, np.int64)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _flag_duplicates(sam: Path, names: set[str]) -> Path:
+    """Copy of a SAM file with 0x400 set on every record whose name is in ``names``."""
+    out = sam.with_name("marked.sam")
+    with open(sam) as src, open(out, "w") as dst:
+        for line in src:
+            if line[0] != "@":
+                name, flag, rest = line.split("\t", 2)
+                if name in names:
+                    line = f"{name}\t{int(flag) | 0x400}\t{rest}"
+            dst.write(line)
+    sam.unlink()
+    return out
 
 
 def _clips(h, n: int, rn: int) -> tuple[int, int]:
@@ -238,6 +275,15 @@ def _align_one(aligner, pieces, name, s1, q1, s2, q2, out, res, sizes, max_fragm
             left = 1 if (st1, d1) <= (st2, d2) else 2
             tlen = span if left == 1 else -span
             proper = d1 != d2 and span <= max_fragment
+            five = []
+            for rn in (1, 2):
+                h = hits[rn]
+                clip_l, clip_r = _clips(h, len(seqs[rn]), rn)
+                five += ([info[rn][2] + clip_r, 1] if h.strand < 0
+                         else [info[rn][1] - clip_l, 0])
+            cid = res._contig_ids.setdefault(c1, len(res._contig_ids))
+            res._keys.append((cid, *five))
+            res._key_names.append(name)
             if proper:
                 res.proper_pairs += 1
                 sizes.append(span)

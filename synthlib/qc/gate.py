@@ -33,7 +33,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "mismatch_rel_tol": 0.15,        # golden BAM mismatch rate vs model, relative
     "read_mismatch_rel_tol": 0.25,   # re-aligned FASTQ mismatch rate vs model, relative
     "mapped_fraction_min": 0.98,     # reads with a primary alignment in the QC BAM
-    "duplicate_rate_max": 0.0,       # duplicate-flagged reads (the simulator makes none)
+    "duplicate_rate_se": 4.0,        # |marked pair fraction - spec expectation| <= this * SE
+    "duplicate_rate_rel": 0.05,      # + this * expected (copies whose mate fails to align)
+    "duplicate_rate_abs": 0.001,     # + this (repeats: distinct molecules aligned alike)
     "on_target_min": 0.70,           # exome/panel: reads overlapping padded targets
     "titv_low": 1.8,                 # germline SNV Ti/Tv in [low, high] widened by 3 SE
     "titv_high": 2.4,

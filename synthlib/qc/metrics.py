@@ -16,6 +16,7 @@ import pysam
 
 from ..errors import QCError
 from ..reads.errormodel import BANK_SIZE, ErrorModel
+from ..reads.fragments import fragment_moments
 from ..reference import Reference
 from ..spec import DatasetSpec
 
@@ -327,16 +328,22 @@ def quality_check_inputs(model: ErrorModel, observed: dict, read_number: int) ->
     return {"observed": obs, "expected": mean, "se": se}
 
 
-def expected_fragment_moments(spec: DatasetSpec) -> tuple[float, float]:
+def expected_fragment_moments(
+    spec: DatasetSpec, *, base_dir: Path | None = None,
+) -> tuple[float, float]:
     """Mean and sd of the simulator's fragment lengths: a normal rounded to integers and
     truncated to ``[min, max]`` (``[max(min, read length), max]`` without adapter read-through,
-    ``library.adapters: false``), as ``synthlib.reads.simulate`` draws them.
+    ``library.adapters: false``), as ``synthlib.reads.simulate`` draws them. For
+    ``fragment.model: empirical`` the learned histogram's exact moments over the same bounds
+    (``synthlib.reads.fragments``; ``base_dir`` resolves a relative histogram path).
 
     Capture (exome/panel) leaves the length distribution alone: a captured fragment's start is
     ``x - u`` with ``x`` a bait base and ``u ~ U[0, L)``, so a target's start mass is
     ``w * len * L / L``, the same for every length ``L`` (``synthlib.reads.capture``).
     """
     fr = spec.fragment
+    if fr.model == "empirical":
+        return fragment_moments(spec, base_dir=base_dir)
     lo = fr.min if spec.library.adapters else max(fr.min, spec.reads.length)
     hi = fr.max
     if fr.sd == 0:

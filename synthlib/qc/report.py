@@ -209,6 +209,13 @@ def tables(data: dict) -> dict[str, str]:
                        r["size"], r["split"], r["pairs"], r["clips"], r["gaps"],
                        r["depth"].get("ratio"), r["depth"].get("expected"), r["found"],
                        ",".join(r["found_by"]), r["cn_estimate"]] for r in sv["svs"]]))
+    dup = m.get("duplicates")
+    if dup and dup.get("candidate_pairs"):
+        out["Duplicates"] = _table(
+            ["pairs (both mates on one contig)", "marked", "fraction", "expected", "SE",
+             "spec rate", "chance collisions (pairs)"],
+            [[dup["candidate_pairs"], dup["marked_pairs"], dup["rate"], dup["expected"],
+              dup["se"], dup["spec_rate"], dup["coincidental"]]])
     cap = m.get("capture")
     if cap:
         out["Capture"] = _table(
@@ -288,7 +295,9 @@ def write_multiqc(data: dict, out_dir: Path) -> list[Path]:
                     {"precision": {"title": "Precision", "max": 1, "min": 0}},
                     {"vaf_inside": {"title": "VAF in interval", "max": 1, "min": 0}},
                     {"sv_recall": {"title": "SV recall", "max": 1, "min": 0}},
-                    {"on_target": {"title": "On target", "max": 1, "min": 0}}],
+                    {"on_target": {"title": "On target", "max": 1, "min": 0}},
+                    {"duplicates": {"title": "Duplicates", "max": 1, "min": 0}},
+                    {"duplicates_expected": {"title": "Dup. expected", "max": 1, "min": 0}}],
         "data": {sample: {
             "verdict": data.get("verdict"),
             "coverage_mean": m.get("coverage", {}).get("mean"),
@@ -298,6 +307,8 @@ def write_multiqc(data: dict, out_dir: Path) -> list[Path]:
             "vaf_inside": (m.get("vaf") or {}).get("summary", {}).get("inside_fraction"),
             "sv_recall": (m.get("sv") or {}).get("summary", {}).get("recall"),
             "on_target": (m.get("capture") or {}).get("on_target_fraction"),
+            "duplicates": (m.get("duplicates") or {}).get("rate"),
+            "duplicates_expected": (m.get("duplicates") or {}).get("expected"),
         }},
     }
     table = {

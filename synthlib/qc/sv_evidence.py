@@ -17,6 +17,15 @@ clip pile-ups with both sides present, and gaps, into calls ``(type, chrom, star
 DEL/DUP call gets a copy-number estimate from depth. A truth SV is **found** when a call of a
 compatible type matches its breakpoints (split/gap/clip calls within ``tol``, pair-only calls
 within the longest fragment).
+
+A complex event (``<CPX>``) is judged by its components (:func:`..svmatch.cpx_layout`): each
+junction of its haplotype is **supported** by >= ``min_split`` split reads (or CIGAR gaps)
+within ``tol`` of both breakends, or by >= ``min_pairs`` discordant pairs of the junction's
+orientation whose mates lie on the correct side of each breakend, within the longest fragment.
+Each deleted / duplicated piece long enough for depth gets the ratio its copy number implies
+(flanks taken outside the whole event). The event is **found** when a strict majority of its
+junctions is supported (every junction for the 1- and 2-junction subtypes, the common case)
+and no informative piece contradicts its expected depth.
 """
 
 from __future__ import annotations
@@ -30,9 +39,11 @@ import numpy as np
 import pysam
 
 from ..errors import QCError
+from .svmatch import CpxJunction, CpxLayout, cpx_layout
 
 __all__ = ["TruthSV", "Junction", "Evidence", "read_truth_svs", "collect_evidence",
-           "depth_ratio", "call_svs", "sv_recovery", "SIZE_BINS", "MIN_CLIP", "MIN_GAP"]
+           "depth_ratio", "call_svs", "sv_recovery", "cpx_evidence", "SIZE_BINS", "MIN_CLIP",
+           "MIN_GAP"]
 
 MIN_CLIP = 20
 MIN_GAP = 50
@@ -58,6 +69,23 @@ class TruthSV:
     cn: int | None = None
     vaf: float | None = None
     chrom2: str | None = None
+    cpx_type: str | None = None
+    cpx_intervals: tuple[str, ...] = ()
+
+    @property
+    def layout(self) -> CpxLayout | None:
+        """Junctions and pieces of a complex event (None for other SVs)."""
+        if self.svtype != "CPX":
+            return None
+        return cpx_layout(subtype=self.cpx_type or "", chrom=self.chrom,
+                          intervals=self.cpx_intervals)
+
+    def piece_ratio(self, copies: int) -> float:
+        """Expected depth ratio of a reference piece with ``copies`` per carrying haplotype."""
+        alleles = sum(1 for a in self.gt if a)
+        total = 2.0 - alleles + alleles * copies
+        frac = 1.0 if self.vaf is None else min(1.0, 2 * self.vaf / max(1, alleles))
+        return 1.0 + (total / 2 - 1.0) * frac
 
     @property
     def expected_ratio(self) -> float | None:
@@ -130,6 +158,14 @@ def read_truth_svs(truth_vcf: Path) -> list[TruthSV]:
             else:
                 a, b = rec.pos, int(rec.info.get("END") or rec.stop)
                 size = b - a
+            if st == "CPX":
+                ivs = rec.info.get("CPX_INTERVALS") or ()
+                ivs = (ivs,) if isinstance(ivs, str) else tuple(ivs)
+                out.append(TruthSV(rec.id or ".", st, rec.contig, a, b, size,
+                                   (gt + (0, 0))[:2], vaf=vaf,
+                                   cpx_type=str(rec.info.get("CPX_TYPE") or ""),
+                                   cpx_intervals=ivs))
+                continue
             cn = rec.info.get("CN")
             out.append(TruthSV(rec.id or ".", st, rec.contig, a, b, size, (gt + (0, 0))[:2],
                                cn=int(cn) if cn is not None else None, vaf=vaf))
@@ -263,11 +299,13 @@ def _starts(fh: pysam.AlignmentFile, chrom: str, a: int, b: int, min_mapq: int) 
 
 
 def depth_ratio(*, bam: Path, chrom: str, start: int, end: int, read_length: int,
-                min_mapq: int = 0, territory: dict[str, np.ndarray] | None = None) -> dict:
+                min_mapq: int = 0, territory: dict[str, np.ndarray] | None = None,
+                flank_span: tuple[int, int] | None = None) -> dict:
     """Read-start density over ``[start, end)`` relative to its flanks.
 
     The event loses one read length at each edge (reads starting just before it still cover
-    it); flanks are as long as the event, 500 bp to 10 kb, clipped to ``territory``.
+    it); flanks are as long as the event, 500 bp to 10 kb, clipped to ``territory``, and lie
+    around ``flank_span`` when given (a piece of a complex event: outside the whole event).
 
     Returns
     -------
@@ -279,8 +317,8 @@ def depth_ratio(*, bam: Path, chrom: str, start: int, end: int, read_length: int
     if b - a < 100:
         return {"ratio": None, "se": None, "note": "event too short for depth"}
     f = int(min(10_000, max(500, end - start)))
-    flanks = [(start - read_length - f, start - read_length), (end + read_length,
-                                                               end + read_length + f)]
+    fs, fe = flank_span if flank_span is not None else (start, end)
+    flanks = [(fs - read_length - f, fs - read_length), (fe + read_length, fe + read_length + f)]
     if territory is not None and chrom in territory:
         iv = territory[chrom]
         clipped = []
@@ -448,6 +486,16 @@ def sv_recovery(
     rows = []
     used = set()
     for sv in truth:
+        if sv.svtype == "CPX":
+            row = cpx_evidence(sv=sv, ev=ev, bam=bam, max_insert=max_insert,
+                               read_length=read_length, territory=territory, tol=tol,
+                               depth_z=depth_z, depth_abs=depth_abs)
+            hit = [i for i, k in enumerate(calls) if _cpx_call_matches(k, sv, row, tol,
+                                                                       max_insert)]
+            used.update(hit)
+            row["calls"] = [{k: calls[i][k] for k in ("type", "start", "end")} for i in hit]
+            rows.append(row)
+            continue
         near = max_insert
         row = {"vid": sv.vid, "type": sv.kind, "svtype": sv.svtype, "chrom": sv.chrom,
                "start": sv.start, "end": sv.end, "size": sv.size, "gt": list(sv.gt),
@@ -534,6 +582,112 @@ def _summary(rows: list[dict], calls: list[dict], used: set[int]) -> dict:
                                       key=lambda s: int(re.findall(r"\d+", s)[0]))}
     kinds = ("split", "pairs", "gap", "clips", "depth")
     out["by_evidence"] = {k: sum(k in r["found_by"] for r in rows) for k in kinds}
+    cpx = [r for r in rows if r.get("cpx_type")]
+    out["by_cpx_type"] = {t: rec([r for r in cpx if r["cpx_type"] == t])
+                          for t in sorted({r["cpx_type"] for r in cpx})}
     out["calls"] = len(calls)
     out["unmatched_calls"] = len(calls) - len(used)
     return out
+
+
+def _junction_counts(j: CpxJunction, ev: Evidence, chrom: str, tol: int,
+                     max_insert: int) -> tuple[int, int]:
+    """(split reads + CIGAR gaps, discordant pairs) supporting one junction of an event."""
+    def close(x: Junction) -> bool:
+        return (x.chrom == chrom and x.chrom2 is None and x.svtype == j.svtype
+                and abs(x.pos1 - j.pos1) <= tol and abs(x.pos2 - j.pos2) <= tol)
+
+    def side_ok(x: int, p: int, side: str) -> bool:
+        # A mate next to a right end lies left of it (within a fragment), and vice versa.
+        return p - max_insert <= x <= p + tol if side == "R" else p - tol <= x <= p + max_insert
+
+    split = sum(1 for x in ev.split if close(x))
+    split += sum(1 for x in ev.gaps if x.svtype == "DEL" and close(x))
+    pairs = sum(1 for x in ev.pairs
+                if x.chrom == chrom and x.chrom2 is None and x.svtype == j.svtype
+                and side_ok(x.pos1, j.pos1, j.side1) and side_ok(x.pos2, j.pos2, j.side2))
+    return split, pairs
+
+
+def cpx_evidence(*, sv: TruthSV, ev: Evidence, bam: Path, max_insert: int, read_length: int,
+                 territory: dict[str, np.ndarray] | None = None, tol: int = 50,
+                 depth_z: float = 4.0, depth_abs: float = 0.15, min_split: int = 2,
+                 min_pairs: int = 3) -> dict:
+    """Per-junction and per-piece evidence of one complex truth event, and whether it is found.
+
+    Returns
+    -------
+    dict
+        The per-SV row of :func:`sv_recovery` (``split``/``pairs``/``gaps``/``clips`` summed
+        over junctions, ``depth`` summarising the pieces) plus ``cpx_type``, ``junctions``
+        (``type``, ``pos1``, ``side1``, ``pos2``, ``side2``, ``split``, ``pairs``,
+        ``supported``), ``pieces`` (``kind``, ``start``, ``end``, ``copies``, ``expected``,
+        ``ratio``, ``se``, ``informative``, ``consistent``), ``junctions_supported``.
+    """
+    if sv.svtype != "CPX":
+        raise QCError(f"{sv.vid}: not a complex event ({sv.svtype})")
+    lay = sv.layout
+    jrows = []
+    for j in lay.junctions:
+        split, pairs = _junction_counts(j, ev, sv.chrom, tol, max_insert)
+        jrows.append({"type": j.svtype, "pos1": j.pos1, "side1": j.side1, "pos2": j.pos2,
+                      "side2": j.side2, "split": split, "pairs": pairs,
+                      "supported": split >= min_split or pairs >= min_pairs})
+    prows = []
+    for p in lay.pieces:
+        exp = sv.piece_ratio(p.copies)
+        d = depth_ratio(bam=bam, chrom=sv.chrom, start=p.start, end=p.end,
+                        read_length=read_length, territory=territory,
+                        flank_span=(lay.start, lay.end))
+        row = {"kind": p.kind, "start": p.start, "end": p.end, "copies": p.copies,
+               "expected": exp, "ratio": d.get("ratio"), "se": d.get("se"),
+               "informative": False, "consistent": None}
+        if d["ratio"] is not None:
+            row["informative"] = abs(exp - 1.0) > depth_z * _ratio_se(d, 1.0) + depth_abs
+            row["consistent"] = abs(d["ratio"] - exp) <= depth_z * _ratio_se(d, exp) + depth_abs
+        prows.append(row)
+    n_sup = sum(r["supported"] for r in jrows)
+    informative = [r for r in prows if r["informative"]]
+    depth_ok = all(r["consistent"] for r in informative)
+    found = bool(jrows) and n_sup > len(jrows) / 2 and depth_ok
+    by = []
+    if any(r["split"] >= min_split for r in jrows):
+        by.append("split")
+    if any(r["pairs"] >= min_pairs for r in jrows):
+        by.append("pairs")
+    if informative and depth_ok:
+        by.append("depth")
+    first = informative[0] if informative else (prows[0] if prows else {})
+    depth = {"expected": first.get("expected"), "ratio": first.get("ratio"),
+             "informative": bool(informative),
+             "consistent": depth_ok if informative else None}
+    edges = {x for j in lay.junctions for x in (j.pos1, j.pos2)}
+    return {
+        "vid": sv.vid, "type": "CPX", "svtype": "CPX", "cpx_type": sv.cpx_type,
+        "chrom": sv.chrom, "start": sv.start, "end": sv.end, "size": sv.size,
+        "gt": list(sv.gt), "cn": None, "vaf": sv.vaf, "size_bin": _size_bin(sv.size),
+        "split": sum(r["split"] for r in jrows), "pairs": sum(r["pairs"] for r in jrows),
+        "gaps": sum(1 for x in ev.gaps if x.chrom == sv.chrom and x.svtype == "DEL"
+                    and any(abs(x.pos1 - j.pos1) <= tol and abs(x.pos2 - j.pos2) <= tol
+                            for j in lay.junctions)),
+        "clips": sum(1 for p, _ in ev.clips.get(sv.chrom, [])
+                     if any(abs(p - x) <= tol for x in edges)),
+        "depth": depth, "junctions": jrows, "pieces": prows,
+        "junctions_supported": n_sup, "found": found, "found_by": by,
+        "cn_estimate": None,
+    }
+
+
+def _cpx_call_matches(call: dict, sv: TruthSV, row: dict, tol: int, max_insert: int) -> bool:
+    """A caller's call explained by the event (so not an unmatched call): one of its
+    junctions, or a call joining two of its breakends (clip pile-ups at the two ends of a
+    deleted piece read as a deletion)."""
+    if call["chrom"] != sv.chrom or call.get("chrom2"):
+        return False
+    t = max_insert if call.get("pair_only") else tol
+    if any(call["type"] == j["type"] and abs(call["start"] - j["pos1"]) <= t
+           and abs(call["end"] - j["pos2"]) <= t for j in row["junctions"]):
+        return True
+    ends = [x for j in row["junctions"] for x in (j["pos1"], j["pos2"])]
+    return (any(abs(call["start"] - x) <= t for x in ends)
+            and any(abs(call["end"] - x) <= t for x in ends))

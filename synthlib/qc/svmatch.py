@@ -9,11 +9,13 @@ the best (highest overlap, then closest breakpoints) are taken first, each SV at
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 from ..errors import QCError
 
-__all__ = ["SVCall", "sv_pair_score", "match_svs", "Breakend", "match_breakends"]
+__all__ = ["SVCall", "sv_pair_score", "match_svs", "Breakend", "match_breakends",
+           "CpxJunction", "CpxPiece", "CpxLayout", "parse_cpx_intervals", "cpx_layout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +174,150 @@ def match_breakends(
             used_q.add(qi)
             pairs.append((ti, qi))
     return pairs
+
+
+# --- complex SVs (<CPX>): junctions and per-piece copy number from CPX_TYPE + CPX_INTERVALS
+
+_CPX_IV = re.compile(r"^(DEL|DUP|INV|INS)_([^:]+):(\d+)-(\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class CpxJunction:
+    """One adjacency of a complex event's haplotype that the reference does not have.
+
+    It joins breakend ``(pos1, side1)`` to ``(pos2, side2)`` (``pos1 <= pos2``); side ``R`` is
+    the right end of a reference segment (``pos`` = its last base + 1), ``L`` a left end
+    (``pos`` = its first base). ``svtype`` is the orientation class a split read or a
+    discordant pair reports for it: ``DEL`` (R then L further right), ``DUP`` (L then R),
+    ``INV`` (R-R or L-L). ``inserted``: novel bases between the two ends.
+    """
+
+    svtype: str
+    pos1: int
+    side1: str
+    pos2: int
+    side2: str
+    inserted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CpxPiece:
+    """A reference interval ``[start, end)`` whose copies on a carrying haplotype differ
+    from 1: ``DEL`` (0 copies) or ``DUP`` (``copies`` >= 2)."""
+
+    kind: str
+    start: int
+    end: int
+    copies: int
+
+
+@dataclass(frozen=True, slots=True)
+class CpxLayout:
+    """A complex event decomposed: envelope ``[start, end)``, the carrying haplotype over it
+    as ``blocks`` (``(a, b, reverse)`` reference intervals or ``(-1, n, False)`` for ``n``
+    novel bases), its junctions and its deleted/duplicated pieces."""
+
+    subtype: str
+    chrom: str
+    start: int
+    end: int
+    blocks: tuple
+    junctions: tuple[CpxJunction, ...]
+    pieces: tuple[CpxPiece, ...]
+
+
+def parse_cpx_intervals(items) -> list[tuple[str, str, int, int]]:
+    """``TYPE_chrom:start-end`` (1-based, inclusive) -> ``(TYPE, chrom, a, b)`` 0-based
+    half-open; ``INS_chrom:p-p`` (insertion after base ``p``) -> ``(INS, chrom, p, p)``."""
+    out = []
+    for it in items:
+        m = _CPX_IV.match(str(it).strip())
+        if not m:
+            raise QCError(f"bad CPX_INTERVALS item {it!r}")
+        kind, chrom, a, b = m.group(1), m.group(2), int(m.group(3)), int(m.group(4))
+        out.append((kind, chrom, a, a) if kind == "INS" else (kind, chrom, a - 1, b))
+    return out
+
+
+def _blocks(subtype: str, comps: list[tuple[str, str, int, int]], ins_len: int | None):
+    """(envelope start, end, blocks) of a subtype from its components, written from the
+    gnomAD-SV definitions (not from the simulator's piece lists)."""
+    kinds = tuple(c[0] for c in comps)
+    iv = [(c[2], c[3]) for c in comps]
+    want = {"delINV": ("DEL", "INV"), "INVdel": ("INV", "DEL"),
+            "delINVdel": ("DEL", "INV", "DEL"), "dupINV": ("DUP", "INV"),
+            "INVdup": ("INV", "DUP"), "dDUP": ("DUP", "INS"),
+            "dDUP_INV": ("DUP", "INV", "INS"), "delINS": ("DEL", "INS")}
+    if subtype not in want:
+        raise QCError(f"unknown CPX_TYPE {subtype!r}")
+    if kinds != want[subtype]:
+        raise QCError(f"{subtype}: CPX_INTERVALS kinds {kinds}, expected {want[subtype]}")
+    if subtype in ("delINV", "INVdel", "delINVdel"):
+        s, e = iv[0][0], iv[-1][1]
+        inv = iv[kinds.index("INV")]
+        return s, e, ((inv[0], inv[1], True),)
+    if subtype == "dupINV":  # dup head [s, s+d), then the whole [s, e) inverted
+        (s, d_end), (_, e) = iv
+        return s, e, ((s, d_end, False), (s, e, True))
+    if subtype == "INVdup":  # [s, e) inverted, then the tail [e-d, e) again
+        (s, e), (d0, _) = iv
+        return s, e, ((s, e, True), (d0, e, False))
+    if subtype in ("dDUP", "dDUP_INV"):  # source [s, s+d) copied to the sink q
+        (s, d_end), q = iv[0], iv[-1][0]
+        return s, q, ((s, q, False), (s, d_end, subtype == "dDUP_INV"))
+    (s, e), n = iv[0], ins_len  # delINS
+    return s, e, ((-1, int(n or 0), False),)
+
+
+def _adjacency(x: tuple[int, str], y: tuple[int, str]) -> CpxJunction | None:
+    """Junction joining breakend ``x`` (exit of one block) to ``y`` (entry of the next)."""
+    (p, sp), (q, sq) = sorted((x, y))
+    if sp == sq:
+        return CpxJunction("INV", p, sp, q, sq)
+    if p == q:  # a right end joined to the left end at the same point: the reference
+        return None
+    if sp == "R":  # R at p, L at q > p: a deletion-type jump
+        return CpxJunction("DEL", p, "R", q, "L")
+    return CpxJunction("DUP", p, "L", q, "R")
+
+
+def cpx_layout(*, subtype: str, chrom: str, intervals, ins_len: int | None = None
+               ) -> CpxLayout:
+    """Decompose a ``<CPX>`` record into junctions and per-piece copy numbers.
+
+    Parameters
+    ----------
+    subtype
+        ``INFO/CPX_TYPE`` (delINV, INVdel, delINVdel, dupINV, INVdup, dDUP, dDUP_INV, delINS).
+    intervals
+        ``INFO/CPX_INTERVALS`` items.
+    ins_len
+        Novel bases of a delINS, if known (the VCF record does not carry them: its SVLEN is
+        the envelope's); only reported, matching does not use it.
+    """
+    comps = parse_cpx_intervals(intervals)
+    if any(c[1] != chrom for c in comps):
+        raise QCError(f"{subtype}: CPX_INTERVALS on another contig than {chrom}")
+    s, e, blocks = _blocks(subtype, comps, ins_len)
+    hap = [(s - 1, s, False), *blocks, (e, e + 1, False)]  # flanks as 1-base stand-ins
+    junctions, pending, ins = [], None, 0
+    for a, b, rev in hap:
+        if a < 0:  # novel bases: carried over to the next reference block
+            ins += b
+            continue
+        entry = (b, "R") if rev else (a, "L")
+        if pending is not None:
+            j = _adjacency(pending, entry)
+            if j is None and ins:  # novel sequence at a reference-continuous point
+                j = CpxJunction("INS", pending[0], "R", entry[0], "L")
+            if j is not None:
+                junctions.append(CpxJunction(j.svtype, j.pos1, j.side1, j.pos2, j.side2,
+                                             ins))
+        pending, ins = ((a, "L") if rev else (b, "R")), 0
+    cuts = sorted({s, e, *[x for a, b, _ in blocks if a >= 0 for x in (a, b) if s <= x <= e]})
+    pieces = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        n = sum(1 for x, y, _ in blocks if x >= 0 and x <= a and b <= y)
+        if n != 1 and b > a:
+            pieces.append(CpxPiece("DEL" if n == 0 else "DUP", a, b, n))
+    return CpxLayout(subtype, chrom, s, e, tuple(blocks), tuple(junctions), tuple(pieces))

@@ -48,6 +48,7 @@ from .capture import (
     draw_capture_fragments,
     target_gc,
 )
+from .fragments import draw_fragment_lengths, nominal_fragment_mean
 
 __all__ = [
     "CaptureLayout",
@@ -204,9 +205,11 @@ def on_target_read_bases(*, starts: np.ndarray, lengths: np.ndarray, read_length
     return upto(s + r) - upto(s) + upto(e) - upto(e - r)
 
 
-def _fragment_lengths(rng: np.random.Generator, n: int, spec) -> np.ndarray:
+def _fragment_lengths(rng: np.random.Generator, n: int, spec, base_dir=None) -> np.ndarray:
     # The simulator's truncated normal (synthlib.reads.simulate), drawn in bulk.
     fr = spec.fragment
+    if fr.model == "empirical":
+        return draw_fragment_lengths(rng=rng, n=n, spec=spec, base_dir=base_dir)
     lo = fr.min if spec.library.adapters else max(fr.min, spec.reads.length)
     out = np.empty(0, dtype=np.int64)
     while len(out) < n:
@@ -254,7 +257,7 @@ def _build(plan) -> CaptureLayout:
     accessible = sum(acc.values())
     if not target_bases:
         raise ModelError("no target base lies in the planned territory", where="assay.targets")
-    mean = spec.fragment.mean
+    mean = nominal_fragment_mean(spec, base_dir=plan.base_dir)
     mass = {u.index: (capture_start_mass(targets=baits[u.contig], target_weights=weights[
         u.contig], frag_len=mean, window=(u.start, u.end)) if u.contig in baits else 0.0)
         for u in plan.units}
@@ -272,7 +275,7 @@ def _build(plan) -> CaptureLayout:
     gt = np.concatenate([targets[c] + off[c] for c in baits])
     gb = np.concatenate([baits[c] + off[c] for c in baits])
     gw = np.concatenate([weights[c] for c in baits])
-    flen = _fragment_lengths(rng, MC_FRAGMENTS, spec)
+    flen = _fragment_lengths(rng, MC_FRAGMENTS, spec, plan.base_dir)
     starts, _ = draw_capture_fragments(rng=rng, n=MC_FRAGMENTS, targets=gb, target_weights=gw,
                                        accessible=gb, frag_lengths=flen, off_target=0.0)
     e_on = float(on_target_read_bases(starts=starts, lengths=flen, read_length=spec.reads.length,

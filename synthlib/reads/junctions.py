@@ -29,6 +29,7 @@ from ..variants.haplotype import INSERTED, build_haplotypes
 from ..variants.model import Variant
 from ..variants.somatic import somatic_threshold
 from .errormodel import ErrorModel
+from .fragments import draw_fragment_lengths
 from .simulate import ReadBatch, _cigar, _cigar_text
 from .supplementary import supplementary_records
 
@@ -80,6 +81,9 @@ def _piece(plan: Plan, contig: str, a: int, b: int, slot: int):
 
 def _lengths(rng: np.random.Generator, n: int, plan: Plan) -> np.ndarray:
     fr, length = plan.spec.fragment, plan.spec.reads.length
+    if fr.model == "empirical":
+        return draw_fragment_lengths(rng=rng, n=n, spec=plan.spec, base_dir=plan.base_dir,
+                                     min_length=length)
     lo, hi = max(fr.min, length), fr.max
     out = np.empty(0, dtype=np.int64)
     while len(out) < n:  # truncated normal by rejection, like the regular fragments

@@ -35,6 +35,7 @@ import pysam
 from ..errors import ModelError
 from ..resources import DATA_DIR
 from .errormodel import BASES, MODELS_DIR, ErrorModel, ReadProfile
+from .fragments import INSERT_SIZE_DIR, InsertSizeModel
 
 __all__ = [
     "ILLUMINA_BIN_LOWER_BOUNDS",
@@ -48,6 +49,10 @@ __all__ = [
     "build_learned_2x150",
     "rebuild_presets",
     "main_learn",
+    "INSERT_TRIM_QUANTILES",
+    "learn_insert_sizes",
+    "build_insert_size_preset",
+    "main_insert_sizes",
 ]
 
 ILLUMINA_BIN_LOWER_BOUNDS = (0, 3, 10, 20, 25, 30, 35, 40)
@@ -668,3 +673,127 @@ def main_learn(*, input: str, out: str, reference: str | None, max_reads: int) -
     summary["out"] = str(out)
     summary["source"] = model.source
     return summary
+
+
+# ------------------------------------------------------------------------- insert sizes
+#: Quantiles the learned template lengths are trimmed at: the extreme 0.5% on either side are
+#: chimeras, mis-paired or structurally odd molecules a library-prep model should not copy.
+INSERT_TRIM_QUANTILES = (0.005, 0.995)
+_NA12878_SMALL_BAM = DATA_DIR / "references" / "grch37-chr20-demo" / "NA12878_small.bam"
+INSERT_SIZE_PRESET = "na12878-illumina-2x101"
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.md5()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def learn_insert_sizes(
+    *,
+    path: str | Path,
+    name: str | None = None,
+    bin_width: int = 10,
+    trim: tuple[float, float] = INSERT_TRIM_QUANTILES,
+    min_mapq: int = 20,
+    max_records: int = 5_000_000,
+    description: str = "",
+) -> InsertSizeModel:
+    """An insert-size histogram from real paired alignments.
+
+    A record counts when it is read 1 of a proper pair, primary (not secondary or
+    supplementary), not a duplicate, not QC-failed, mapped with MAPQ >= ``min_mapq`` and has a
+    non-zero TLEN; its ``|TLEN|`` is the template length (one value per pair). Values outside
+    the ``trim`` quantiles (``inverted_cdf``, i.e. observed values) are dropped, the rest
+    binned in ``bin_width`` bins starting at the lower trim bound.
+
+    Parameters
+    ----------
+    path
+        BAM/CRAM/SAM of real paired reads.
+    max_records
+        Stop after reading this many records (a bound on time for whole-genome files).
+
+    Raises
+    ------
+    ModelError
+        Unreadable file, bad parameters, or no qualifying pair.
+    """
+    path = Path(path)
+    lo_q, hi_q = trim
+    if not 0.0 <= lo_q < hi_q <= 1.0:
+        raise ModelError(f"trim quantiles must satisfy 0 <= lo < hi <= 1, got {trim}")
+    if bin_width < 1 or max_records < 1:
+        raise ModelError("bin_width and max_records must be >= 1")
+    try:
+        bam = pysam.AlignmentFile(str(path), check_sq=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot open alignments: {exc}", where=str(path)) from None
+    tlens: list[int] = []
+    read = 0
+    with bam:
+        for rec in bam.fetch(until_eof=True):
+            read += 1
+            if read > max_records:
+                read -= 1
+                break
+            if (rec.is_read1 and rec.is_proper_pair and not rec.is_unmapped
+                    and not rec.is_secondary and not rec.is_supplementary
+                    and not rec.is_duplicate and not rec.is_qcfail
+                    and rec.mapping_quality >= min_mapq and rec.template_length != 0):
+                tlens.append(abs(rec.template_length))
+    if not tlens:
+        raise ModelError("no proper, primary, non-duplicate read-1 record with MAPQ >= "
+                         f"{min_mapq} and a TLEN", where=str(path))
+    t = np.asarray(tlens, dtype=np.int64)
+    a = int(np.quantile(t, lo_q, method="inverted_cdf")) if lo_q > 0 else int(t.min())
+    b = int(np.quantile(t, hi_q, method="inverted_cdf"))
+    kept = t[(t >= a) & (t <= b)]
+    counts = np.bincount((kept - a) // bin_width)
+    source = {
+        "method": "learned",
+        "file": path.name,
+        "md5": _md5(path),
+        "records_read": read,
+        "pairs_qualifying": int(t.size),
+        "pairs_used": int(kept.size),
+        "pairs_trimmed": int(t.size - kept.size),
+        "filters": {"read1": True, "proper_pair": True, "primary": True,
+                    "duplicates": False, "qcfail": False, "min_mapq": min_mapq,
+                    "tlen": "abs, non-zero"},
+        "trim_quantiles": [lo_q, hi_q],
+        "trim_bounds": [a, b],
+        "raw": {"min": int(t.min()), "max": int(t.max()), "mean": round(float(t.mean()), 3),
+                "sd": round(float(t.std(ddof=1)) if t.size > 1 else 0.0, 3)},
+    }
+    return InsertSizeModel(name=name or path.stem, start=a, bin_width=bin_width, counts=counts,
+                           description=description, source=source)
+
+
+def build_insert_size_preset(*, out_dir: str | Path = INSERT_SIZE_DIR) -> Path:
+    """Rebuild the ``na12878-illumina-2x101`` insert-size preset from the bundled
+    ``grch37-chr20-demo/NA12878_small.bam`` (973 records; see the models README)."""
+    model = learn_insert_sizes(path=_NA12878_SMALL_BAM, name=INSERT_SIZE_PRESET, bin_width=10)
+    model.description = (
+        f"Insert sizes of {model.source['pairs_used']} real NA12878 Illumina 2x101 pairs "
+        "(bundled grch37-chr20-demo/NA12878_small.bam, bwa 0.6.1, chr20:9,999,912-10,001,897), "
+        "trimmed at the 0.5%/99.5% quantiles, 10 bp bins. Few pairs: a shape, not a precise "
+        "library estimate."
+    )
+    return model.save(Path(out_dir) / f"{INSERT_SIZE_PRESET}.json")
+
+
+def main_insert_sizes(
+    *, input: str, out: str, name: str | None, bin_width: int, min_mapq: int,
+    trim_low: float, trim_high: float, max_records: int,
+) -> dict:
+    """``synth model insert-sizes BAM --out FILE.json``: learn, save, return the summary."""
+    model = learn_insert_sizes(path=input, name=name, bin_width=bin_width, min_mapq=min_mapq,
+                               trim=(trim_low, trim_high), max_records=max_records)
+    model.save(out)
+    return {"out": str(out), "name": model.name, "summary": model.summary(),
+            "source": model.source}

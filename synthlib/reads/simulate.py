@@ -31,6 +31,7 @@ from .adapters import add_adapter_readthrough, readthrough_cigars
 from .capture_plan import CaptureProposal, capture_layout, whole_counts
 from .duplicates import duplicate_flags, duplicate_plan
 from .errormodel import ErrorModel
+from .fragments import draw_fragment_lengths, nominal_fragment_mean
 from .gcbias import fragment_gc, gc_acceptance
 from .supplementary import supplementary_records
 
@@ -62,6 +63,8 @@ class ReadBatch:
 
 def _fragment_lengths(rng: np.random.Generator, n: int, plan: Plan) -> np.ndarray:
     fr = plan.spec.fragment
+    if fr.model == "empirical":  # inverse CDF of the learned histogram (reads/fragments.py)
+        return draw_fragment_lengths(rng=rng, n=n, spec=plan.spec, base_dir=plan.base_dir)
     # With adapter read-through a fragment may be shorter than the read (read into the adapter).
     lo = fr.min if plan.spec.library.adapters else max(fr.min, plan.spec.reads.length)
     hi = fr.max
@@ -81,7 +84,7 @@ def fragment_starts(plan: Plan, unit: WorkUnit) -> np.ndarray:
     """
     if plan.targets is None:
         return unit.territory
-    shift = int(round(plan.spec.fragment.mean / 2))
+    shift = int(round(nominal_fragment_mean(plan.spec, base_dir=plan.base_dir) / 2))
     tg = plan.targets.get(unit.contig)
     if tg is None or not len(tg):
         return np.zeros((0, 2), dtype=np.int64)
@@ -257,7 +260,7 @@ def _draw_captured(rng, plan, unit, haps, slots, weights, svs, layout, wend):
     if e_ref == 0 or n_on + n_off == 0:
         return z, z, z
     lo, hi = unit.start, unit.end + plan.spec.fragment.max  # targets a start in the chunk hits
-    mean = plan.spec.fragment.mean
+    mean = nominal_fragment_mean(plan.spec, base_dir=plan.base_dir)
 
     def proposal(ref_pos, anchor):
         return CaptureProposal(base_weight=layout.bait_weight_of(contig=unit.contig,
