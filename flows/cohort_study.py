@@ -26,7 +26,7 @@ from synthlib.cohort.study import (
     run_block,
     write_cohort_manifest,
 )
-from synthlib.generate import dataset_dir, staged
+from synthlib.generate import dataset_dir, staged, write_manifest
 
 from .generate_dataset import _tick, merge_task, promote_task, unit_task
 from .runtime import Shipped, dask_task_runner, run_on_dask
@@ -85,13 +85,34 @@ def _sample_reads(plan: CohortStudyPlan, *, staging: Path, work: Path, futures: 
         out = staging / "samples" / sample
         out.mkdir(parents=True)
         names = merge_task(Shipped(sp), str(work / sample), str(out))
-        written += [f"samples/{sample}/{name}" for name in names]
+        write_manifest(sp, out_dir=out, files=names, run={"executor": "prefect+dask"})
+        written += [f"samples/{sample}/{name}" for name in [*names, "manifest.json"]]
     return written
+
+
+def _cohort_qc(plan: CohortStudyPlan, *, staging: Path, base: dict, futures: list
+               ) -> tuple[dict, list[str]]:
+    """Every per-sample dataset QC'd as a Dask task (``flows.qc_dataset.qc_task``), then the
+    cohort checks and the aggregate verdict (``synthlib.qc.cohort``)."""
+    from synthlib.qc.cohort import finish_cohort_qc, sample_dirs
+
+    from .qc_dataset import qc_task
+
+    dirs = sample_dirs(staging)
+    subs = [qc_task.submit(str(d), None, None, str(plan.base_dir)) for d in dirs]
+    futures += subs
+    per_sample = {}
+    for i, (d, fut) in enumerate(zip(dirs, subs, strict=True)):
+        r = fut.result()
+        per_sample[d.name] = {**r, "qc_json": str(Path(r["qc_json"]).relative_to(staging))}
+        _tick("sample qc", i + 1, len(subs))
+    return finish_cohort_qc(cohort_dir=staging, base=base, samples=per_sample)
 
 
 @flow(name="cohort-study", task_runner=dask_task_runner())
 def cohort_study(
-    spec: str = "tof-cohort-demo", dest: str = "out", workers: int = 2, overwrite: bool = False
+    spec: str = "tof-cohort-demo", dest: str = "out", workers: int = 2, overwrite: bool = False,
+    qc_samples: bool = True,
 ) -> str:
     """Generate a cohort dataset into ``<dest>/<id>/<version>/`` and return that folder.
 
@@ -105,6 +126,9 @@ def cohort_study(
         Recorded in the manifest (the cluster itself is the task runner's).
     overwrite
         Replace an existing dataset folder of the same id and version.
+    qc_samples
+        QC every per-sample dataset (a Dask task each) and aggregate the verdicts with the
+        cohort checks into the manifest's ``qc`` (``synthlib.qc.cohort``).
     """
     t0 = time.perf_counter()
     plan = cohort_plan_task(spec)
@@ -130,6 +154,9 @@ def cohort_study(
             _tick("merge", 1, 1)
             files, qc = finish_task(plan, regions, str(staging))
             files += _sample_reads(plan, staging=staging, work=work, futures=futures)
+            if qc_samples:
+                qc, qc_files = _cohort_qc(plan, staging=staging, base=qc, futures=futures)
+                files += qc_files
         except BaseException:
             wait(futures)  # let running tasks finish before their folder is removed
             raise
@@ -150,8 +177,9 @@ def run_cohort_study(
     workers: int = 2,
     address: str | None = None,
     overwrite: bool = False,
+    qc_samples: bool = True,
 ) -> Path:
     """Run the flow on a LocalCluster of ``workers`` processes, or on the scheduler at
     ``address`` (see :func:`flows.runtime.run_on_dask`)."""
     return Path(run_on_dask(cohort_study, workers=workers, address=address, spec=spec,
-                            dest=dest, overwrite=overwrite))
+                            dest=dest, overwrite=overwrite, qc_samples=qc_samples))

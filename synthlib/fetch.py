@@ -14,7 +14,8 @@ Guarantees
   URL when no checksum is declared (``url/<sha256 of url>/``), so the same content from two
   mirrors is stored once and a changed URL without a checksum is never mistaken for the old file.
 
-Schemes: ``http(s)://`` (urllib), ``gs://bucket/key`` (google-cloud-storage, anonymous client;
+Schemes: ``http(s)://`` (urllib; TLS trusts the system store, ``SSL_CERT_FILE`` or
+``$SYNTH_CA_BUNDLE``), ``gs://bucket/key`` (google-cloud-storage, anonymous client;
 it honours ``STORAGE_EMULATOR_HOST``), ``file://``.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import ssl
 import tempfile
 import urllib.error
 import urllib.parse
@@ -39,11 +41,15 @@ __all__ = [
     "resolve_remote",
     "prepare_bgzf_fasta",
     "CACHE_ENV",
+    "CA_BUNDLE_ENV",
     "INDEX_SUFFIXES",
 ]
 
 #: Environment variable that moves the cache (default ``~/.cache/synthlib``).
 CACHE_ENV = "SYNTH_CACHE"
+
+#: Environment variable naming a PEM CA bundle to trust for https:// (a private mirror).
+CA_BUNDLE_ENV = "SYNTH_CA_BUNDLE"
 
 #: Index suffixes a resource may declare; they are fetched next to the main file.
 INDEX_SUFFIXES = (".fai", ".gzi", ".tbi", ".csi", ".bai", ".crai")
@@ -115,9 +121,22 @@ def _copy_stream(src: BinaryIO, sink: _HashingWriter) -> None:
         sink.write(piece)
 
 
+def _tls_context() -> ssl.SSLContext | None:
+    """Trust ``$SYNTH_CA_BUNDLE`` (PEM) when set; else None: the system store, which OpenSSL
+    already lets ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` replace."""
+    bundle = os.environ.get(CA_BUNDLE_ENV)
+    if not bundle:
+        return None
+    try:
+        return ssl.create_default_context(cafile=bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ReferenceDataError(f"cannot load CA bundle {bundle} (${CA_BUNDLE_ENV}): {exc}"
+                                 ) from None
+
+
 def _download_http(url: str, sink: _HashingWriter) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "synthlib-fetch"})
-    with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as resp:
+    with urllib.request.urlopen(request, timeout=_TIMEOUT_S, context=_tls_context()) as resp:
         expected = resp.headers.get("Content-Length")
         _copy_stream(resp, sink)
     # urllib does not always notice a connection closed early: count the bytes ourselves.
@@ -169,7 +188,14 @@ def _download(url: str, target: Path, *, partial_dir: Path, sha256: str | None,
                 raise ReferenceDataError(
                     f"cannot fetch {url}: HTTP {exc.code} {exc.reason}"
                 ) from None
-            except (OSError, http.client.HTTPException, urllib.error.URLError) as exc:
+            except urllib.error.URLError as exc:
+                if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                    raise ReferenceDataError(
+                        f"cannot fetch {url}: TLS certificate not trusted "
+                        f"({exc.reason.verify_message}); set SSL_CERT_FILE or "
+                        f"${CA_BUNDLE_ENV} to a PEM bundle of the CA that signed it") from None
+                raise ReferenceDataError(f"cannot fetch {url}: {exc!r}") from None
+            except (OSError, http.client.HTTPException) as exc:
                 raise ReferenceDataError(f"cannot fetch {url}: {exc!r}") from None
             except Exception as exc:  # google-cloud errors have no common base we can import lazily
                 raise ReferenceDataError(f"cannot fetch {url}: {exc!r}") from None

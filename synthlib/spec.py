@@ -169,6 +169,10 @@ class FragmentSpec(_Strict):
         if isinstance(data, dict) and self.model == "normal" and self.empirical is None:
             data.pop("model", None)
             data.pop("empirical", None)
+        elif isinstance(data, dict) and self.model == "empirical":
+            # Unused by this model, and refused on input: the dump must load again.
+            data.pop("mean", None)
+            data.pop("sd", None)
         return data
 
 

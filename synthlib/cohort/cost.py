@@ -78,7 +78,18 @@ def cohort_estimate(spec: DatasetSpec, *, base_dir: Path | None = None) -> dict:
         else:
             territory += e - s
     if spec.assay.type != "wgs":
-        raise SynthError("remote exome/panel cohorts are sized by synthlib.cost", where="assay")
+        # One member's exome/panel, sized like a single dataset from the target set's known
+        # size (synthlib.cost; off-target reads over the whole genome), times the members.
+        from ..cost import estimate
+
+        single = spec.model_copy(update={
+            "cohort": None, "reference": spec.reference.model_copy(update={"regions": []})})
+        one = estimate(single, base_dir=base_dir)
+        pairs = one["read_pairs"] * with_reads
+        return {"samples": n, "samples_with_reads": with_reads, "source": "spec",
+                "read_pairs": pairs, "territory_bases": one["territory_bp"] * with_reads,
+                "output_bytes": one["output_bytes"] * with_reads,
+                "cpu_seconds": round(pairs / PAIRS_PER_CPU_SECOND, 1)}
     pairs = int(round(spec.coverage * territory / (2 * spec.reads.length))) * with_reads
     per_pair = (FASTQ_BYTES_PER_PAIR if spec.outputs.fastq else 0) + (
         BAM_BYTES_PER_PAIR if spec.outputs.bam else 0)

@@ -20,8 +20,10 @@ within the longest fragment).
 
 A complex event (``<CPX>``) is judged by its components (:func:`..svmatch.cpx_layout`): each
 junction of its haplotype is **supported** by >= ``min_split`` split reads (or CIGAR gaps)
-within ``tol`` of both breakends, or by >= ``min_pairs`` discordant pairs of the junction's
-orientation whose mates lie on the correct side of each breakend, within the longest fragment.
+within ``tol`` of both breakends, by >= ``min_pairs`` discordant pairs of the junction's
+orientation whose mates lie on the correct side of each breakend, within the longest fragment,
+or by >= ``min_clips`` reads soft-clipped on the matching side at each of its two breakends
+(a junction with novel sequence in it is often only clipped, not split).
 Each deleted / duplicated piece long enough for depth gets the ratio its copy number implies
 (flanks taken outside the whole event). The event is **found** when a strict majority of its
 junctions is supported (every junction for the 1- and 2-junction subtypes, the common case)
@@ -591,8 +593,9 @@ def _summary(rows: list[dict], calls: list[dict], used: set[int]) -> dict:
 
 
 def _junction_counts(j: CpxJunction, ev: Evidence, chrom: str, tol: int,
-                     max_insert: int) -> tuple[int, int]:
-    """(split reads + CIGAR gaps, discordant pairs) supporting one junction of an event."""
+                     max_insert: int) -> tuple[int, int, int]:
+    """(split reads + CIGAR gaps, discordant pairs, clipped reads at the weaker breakend)
+    supporting one junction of an event."""
     def close(x: Junction) -> bool:
         return (x.chrom == chrom and x.chrom2 is None and x.svtype == j.svtype
                 and abs(x.pos1 - j.pos1) <= tol and abs(x.pos2 - j.pos2) <= tol)
@@ -606,13 +609,18 @@ def _junction_counts(j: CpxJunction, ev: Evidence, chrom: str, tol: int,
     pairs = sum(1 for x in ev.pairs
                 if x.chrom == chrom and x.chrom2 is None and x.svtype == j.svtype
                 and side_ok(x.pos1, j.pos1, j.side1) and side_ok(x.pos2, j.pos2, j.side2))
-    return split, pairs
+    # Clipped (not split) reads: a right end is clipped on the read's right, a left end on
+    # its left; a junction needs a pile-up at both of its breakends.
+    clips = ev.clips.get(chrom, [])
+    at = [sum(1 for p, s in clips if s == side and abs(p - pos) <= 10)
+          for pos, side in ((j.pos1, j.side1), (j.pos2, j.side2))]
+    return split, pairs, min(at)
 
 
 def cpx_evidence(*, sv: TruthSV, ev: Evidence, bam: Path, max_insert: int, read_length: int,
                  territory: dict[str, np.ndarray] | None = None, tol: int = 50,
                  depth_z: float = 4.0, depth_abs: float = 0.15, min_split: int = 2,
-                 min_pairs: int = 3) -> dict:
+                 min_pairs: int = 3, min_clips: int = 2) -> dict:
     """Per-junction and per-piece evidence of one complex truth event, and whether it is found.
 
     Returns
@@ -620,19 +628,21 @@ def cpx_evidence(*, sv: TruthSV, ev: Evidence, bam: Path, max_insert: int, read_
     dict
         The per-SV row of :func:`sv_recovery` (``split``/``pairs``/``gaps``/``clips`` summed
         over junctions, ``depth`` summarising the pieces) plus ``cpx_type``, ``junctions``
-        (``type``, ``pos1``, ``side1``, ``pos2``, ``side2``, ``split``, ``pairs``,
-        ``supported``), ``pieces`` (``kind``, ``start``, ``end``, ``copies``, ``expected``,
-        ``ratio``, ``se``, ``informative``, ``consistent``), ``junctions_supported``.
+        (``type``, ``pos1``, ``side1``, ``pos2``, ``side2``, ``split``, ``pairs``, ``clips``
+        (the smaller pile-up of its two breakends), ``supported``), ``pieces`` (``kind``,
+        ``start``, ``end``, ``copies``, ``expected``, ``ratio``, ``se``, ``informative``,
+        ``consistent``), ``junctions_supported``.
     """
     if sv.svtype != "CPX":
         raise QCError(f"{sv.vid}: not a complex event ({sv.svtype})")
     lay = sv.layout
     jrows = []
     for j in lay.junctions:
-        split, pairs = _junction_counts(j, ev, sv.chrom, tol, max_insert)
+        split, pairs, clips = _junction_counts(j, ev, sv.chrom, tol, max_insert)
         jrows.append({"type": j.svtype, "pos1": j.pos1, "side1": j.side1, "pos2": j.pos2,
-                      "side2": j.side2, "split": split, "pairs": pairs,
-                      "supported": split >= min_split or pairs >= min_pairs})
+                      "side2": j.side2, "split": split, "pairs": pairs, "clips": clips,
+                      "supported": (split >= min_split or pairs >= min_pairs
+                                    or clips >= min_clips)})
     prows = []
     for p in lay.pieces:
         exp = sv.piece_ratio(p.copies)
@@ -655,6 +665,8 @@ def cpx_evidence(*, sv: TruthSV, ev: Evidence, bam: Path, max_insert: int, read_
         by.append("split")
     if any(r["pairs"] >= min_pairs for r in jrows):
         by.append("pairs")
+    if any(r["clips"] >= min_clips for r in jrows):
+        by.append("clips")
     if informative and depth_ok:
         by.append("depth")
     first = informative[0] if informative else (prows[0] if prows else {})
