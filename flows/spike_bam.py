@@ -42,8 +42,8 @@ FILES = {"bam": "spiked.bam", "truth": "truth.vcf.gz", "calls": "qc/calls.vcf.gz
          "qc": "qc/spike_qc.json"}
 
 # Messages of failures that a retry cannot heal (fetch wraps everything in ReferenceDataError).
-_FINAL = ("HTTP 4", "CERTIFICATE_VERIFY_FAILED", "checksum mismatch", "not found",
-          "scheme")
+_FINAL = ("HTTP 4", "certificate not trusted", "CERTIFICATE_VERIFY_FAILED", "CA bundle",
+          "checksum mismatch", "not found", "scheme")
 
 
 def _is_transient(task: Any, task_run: Any, state: Any) -> bool:

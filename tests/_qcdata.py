@@ -57,3 +57,25 @@ def rewrite_truth(ds: Path, edit) -> None:
     pysam.tabix_compress(str(plain), str(path), force=True)
     pysam.tabix_index(str(path), preset="vcf", force=True)
     plain.unlink()
+
+
+#: Complex SVs for the QC tests: (subtype, 1-based first affected base, sizes, genotype).
+CPX_EVENTS = [
+    ("delINV", 1010001, [300, 1500], "hom"),
+    ("INVdel", 1020001, [1500, 400], "hom"),
+    ("delINVdel", 1030001, [300, 1200, 300], "het"),
+    ("dupINV", 1040001, [800, 1200], "hom"),
+    ("INVdup", 1050001, [1200, 800], "hom"),
+    ("dDUP", 1060001, [1000, 2500], "hom"),
+    ("dDUP_INV", 1075001, [1000, 2500], "het"),
+    ("delINS", 1090001, [800, 40], "hom"),
+]
+
+
+def cpx_spec(id_: str = "cpx-qc", coverage: int = 30) -> dict:
+    """A 200 kb chr20 dataset with one explicit event of every complex subtype."""
+    from _svdata import base_spec
+
+    explicit = [{"type": "complex", "subtype": sub, "chrom": "chr20", "pos": p, "sizes": z,
+                 "genotype": gt, "id": sub} for sub, p, z, gt in CPX_EVENTS]
+    return base_spec(id_, coverage=coverage, variants={"structural": {"explicit": explicit}})

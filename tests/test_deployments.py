@@ -62,10 +62,10 @@ def _post(api: str, path: str, body: dict) -> list[dict]:
         return json.loads(resp.read())
 
 
-def test_prefect_yaml_has_the_two_deployments():
+def test_prefect_yaml_has_the_three_deployments():
     doc = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
     by_name = {d["name"]: d for d in doc["deployments"]}
-    assert set(by_name) == {"build-catalog", "generate-dataset"}
+    assert set(by_name) == {"build-catalog", "generate-dataset", "spike-bam"}
     assert by_name["build-catalog"]["schedules"][0]["cron"] == "0 3 * * 1"
     assert by_name["generate-dataset"]["schedules"] == []
     for d in by_name.values():
@@ -95,7 +95,7 @@ def test_deploy_and_run_generate_dataset_through_a_worker(tmp_path):
         _cli(env, "--no-prompt", "deploy", "--all", "--prefect-file",
              str(REPO / "deployments" / "prefect.yaml"), timeout=90)
         deployments = {d["name"]: d for d in _post(api, "/deployments/filter", {})}
-        assert set(deployments) == {"build-catalog", "generate-dataset"}
+        assert set(deployments) == {"build-catalog", "generate-dataset", "spike-bam"}
         crons = [s["schedule"].get("cron") for s in deployments["build-catalog"]["schedules"]]
         assert crons == ["0 3 * * 1"]
         assert deployments["generate-dataset"]["schedules"] == []

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pysam
 import pytest
+from _qc_broken import copy_dataset, drop_pairs, golden_names
 
 from synthlib.catalog import get_entry
 from synthlib.generate import generate_local
@@ -20,8 +22,6 @@ from synthlib.qc.duplicates import (
     mark_duplicate_pairs,
 )
 from synthlib.qc.run import run_qc
-
-from _qc_broken import copy_dataset, drop_pairs, golden_names
 
 PANEL = "panel-somatic-1000x-demo"
 
@@ -58,12 +58,11 @@ def test_chance_collisions_follow_the_model():
     """Unique fragments only (rate 0): the marked count is the chance collisions the model
     predicts from density and the length pmf (within 4 Poisson SE)."""
     spec = _with_rate(get_entry(PANEL).spec, 0.0)
-    pmf = fragment_length_pmf(spec)
-    lo = spec.fragment.min
+    lengths, pmf = fragment_length_pmf(spec)
     rng = np.random.default_rng(3)
     n, span = 200_000, 40_000  # 5 fragment starts per base, as at ~1000x
     start = rng.integers(0, span, n)
-    length = lo + rng.choice(len(pmf), n, p=pmf)
+    length = lengths[rng.choice(len(pmf), n, p=pmf)]
     strand = rng.integers(0, 2, n)
     keys = np.stack([np.zeros(n, np.int64), np.where(strand == 0, start, start + length),
                      strand, np.where(strand == 0, start + length, start), 1 - strand], axis=1)
@@ -88,8 +87,6 @@ def test_panel_duplicates_match_the_spec(panel):
     assert by["duplicate_rate"].status == "pass", by["duplicate_rate"]
     assert res.verdict == "pass", [c for c in res.checks if c.status == "fail"]
     # Marked in the QC BAM itself, both mates.
-    import pysam
-
     with pysam.AlignmentFile(str(ds / "qc/qc.bam")) as fh:
         flagged = sum(1 for r in fh.fetch(until_eof=True)
                       if r.flag & 0x400 and not r.flag & 0x900)
@@ -117,3 +114,17 @@ def test_spec_claiming_another_rate_fails(panel, tmp_path, claimed):
     assert by["duplicate_rate"].status == "fail", by["duplicate_rate"]
     # Expected = the claimed rate plus a few tenths of a percent of chance collisions.
     assert 0 < by["duplicate_rate"].expected - claimed < 0.01
+
+
+def test_sampled_mode_counts_whole_families(panel, tmp_path):
+    """Sampled QC (max_pairs below the dataset's) counts only the pairs chosen around truth
+    variants by golden position: whole families, so the spec's rate is still recovered."""
+    src, base, _, full = panel
+    ds = copy_dataset(src, tmp_path / "sampled")
+    res = run_qc(dataset_dir=ds, base_dir=base, max_pairs=5_000)
+    assert res.metrics["mode"] == "sampled"
+    d = res.metrics["duplicates"]
+    assert d["subset"] == "pairs around truth variants"
+    assert 1_000 < d["candidate_pairs"] < full.metrics["duplicates"]["candidate_pairs"]
+    assert abs(d["rate"] - d["expected"]) < 4 * d["se"], d
+    assert {c.name: c for c in res.checks}["duplicate_rate"].status == "pass"

@@ -168,3 +168,53 @@ def test_broken_reads_fail_the_gate(demo_dataset, tmp_path, prefect_api):
     manifest = json.loads((ds / "manifest.json").read_text())
     assert manifest["qc"]["verdict"] == "fail"
     assert "read_mismatch_rate" in manifest["qc"]["metrics"]["checks_failed"]
+
+
+def test_capture_without_off_target_reads_fails(tmp_path):
+    """Data made with ``capture.off_target: 0`` judged against the spec's 0.25: the on-target
+    fraction is too HIGH (off-target reads the spec promised are missing)."""
+    from synthlib.catalog import get_entry
+    from synthlib.generate import generate_local
+    from synthlib.plan import plan_dataset
+
+    entry = get_entry("panel-somatic-1000x-demo")
+    spec, base = entry.spec, entry.path.parent
+    assert spec.assay.capture.off_target == 0.25
+    cap = spec.assay.capture.model_copy(update={"off_target": 0.0})
+    made = spec.model_copy(update={"assay": spec.assay.model_copy(update={"capture": cap})})
+    ds = generate_local(plan_dataset(made, base_dir=base), dest=tmp_path)
+    res = run_qc(dataset_dir=ds, base_dir=base, spec=spec)
+    c = {x.name: x for x in res.checks}["capture_on_target"]
+    assert c.status == "fail" and c.value > c.high, c
+    assert c.value > 0.98  # every read is captured
+    assert res.verdict == "fail"
+    # The same data against the spec it was made from passes that check.
+    ok = run_qc(dataset_dir=ds, base_dir=base, spec=made)
+    assert {x.name: x for x in ok.checks}["capture_on_target"].status == "pass"
+
+
+def test_reads_of_one_region_removed_fail_confident_fraction(tmp_path):
+    """A quarter of the territory loses its reads in the FASTQs (golden BAM intact): the
+    re-aligned depth misses there, so the confident territory shrinks below the gate."""
+    from _qc_broken import drop_pairs, golden_names
+
+    from synthlib.catalog import get_entry
+    from synthlib.generate import generate_local
+    from synthlib.plan import plan_dataset
+    from synthlib.spec import parse_spec
+
+    entry = get_entry("demo")
+    data = entry.spec.model_dump(mode="json")
+    data["reference"]["regions"] = ["chr20:1,000,001-1,200,000"]
+    data["variants"] = {"random": [{"type": "snv", "count": 10, "genotype": "mixed"}]}
+    spec = parse_spec(data, source="test")
+    ds = generate_local(plan_dataset(spec, base_dir=entry.path.parent), dest=tmp_path)
+    lo, hi = 1_000_000, 1_050_000
+    names = golden_names(ds / "golden.bam", lambda r: lo <= r.reference_start < hi)
+    assert drop_pairs(ds, names) == len(names) > 1000
+    res = run_qc(dataset_dir=ds, base_dir=entry.path.parent)
+    by = {c.name: c for c in res.checks}
+    c = by["confident_fraction"]
+    assert c.status == "fail" and 0.65 < c.value < 0.8, c
+    assert by["coverage_mean"].status == "pass"  # measured on the untouched golden BAM
+    assert res.verdict == "fail"

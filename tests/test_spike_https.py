@@ -153,3 +153,30 @@ def test_cli_untrusted_certificate_exits_2(https_root, vcf, tmp_path):
         cwd=tmp_path, env={**env, "SYNTH_CA_BUNDLE": str(bad)}, capture_output=True,
         text=True, timeout=120)
     assert res.returncode == 2 and "cannot load CA bundle" in " ".join(res.stderr.split())
+
+
+def test_flow_fetch_task_over_https_and_no_retry_on_untrusted(https_root, tmp_path,
+                                                               monkeypatch):
+    """The flow's I/O task localizes an https:// BAM (+ .bai); a TLS refusal is final."""
+    from prefect.states import Failed
+
+    from flows.spike_bam import _is_transient, fetch_task
+    from synthlib.spike.spec import parse_spike_spec
+
+    url, ca = https_root
+    spec = parse_spike_spec({
+        "id": "tls", "version": "1.0.0", "reason": "https input", "bam": f"{url}/reads.bam",
+        "reference": "grch37-chr20-demo",
+        "variants": {"explicit": [{"chrom": "chr20", "pos": 10000050, "ref": "C", "alt": "G"}]},
+    })
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    got = fetch_task.fn(spec, str(tmp_path), str(tmp_path / "work"))
+    assert Path(got["bam"]).read_bytes() == CHR20_BAM.read_bytes()
+    assert Path(got["bam"] + ".bai").exists() and got["bam_source"] == f"{url}/reads.bam"
+    assert "VAF=0.5" in Path(got["variants"]).read_text()
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with pytest.raises(ReferenceDataError) as exc:
+        fetch_task.fn(spec, str(tmp_path), str(tmp_path / "work2"))
+    assert not _is_transient(None, None, Failed(data=exc.value))
+    refused = ReferenceDataError(f"cannot fetch {url}: ConnectionRefusedError(111)")
+    assert _is_transient(None, None, Failed(data=refused))

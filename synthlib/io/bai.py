@@ -200,6 +200,9 @@ def partial_index(table: RecordTable, *, blocks: np.ndarray) -> PartialIndex:
     beg, end = table.beg[placed], table.end[placed]
     vb, ve = vbeg[placed], vend[placed]
     n = len(ref)
+    if n == 0:  # e.g. a unit of an absent contig (female chrY): nothing to index
+        z = np.zeros(0, dtype=np.int64)
+        return PartialIndex(z, z, z, z, z, z, z, z, z, z, z, z, int((~placed).sum()))
     # Chunks: runs of records consecutive in the file with the same (reference, bin).
     rows = np.arange(n)
     order = np.lexsort((rows, bins, ref))

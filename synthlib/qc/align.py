@@ -60,6 +60,10 @@ class AlignResult:
     dup_keys : np.ndarray, int64 (k, 5)
         Pairs with both mates on one contig: contig index, unclipped 5' position and strand of
         read 1, of read 2 (``synthlib.qc.duplicates.mark_duplicate_pairs``).
+    dup_names : list of str, (k,)
+        Read names of the rows of ``dup_keys``.
+    dup_marked : np.ndarray, bool (k,)
+        Rows of ``dup_keys`` marked duplicate.
     duplicate_pairs
         Pairs flagged 0x400 (both mates) in the BAM.
     """
@@ -73,9 +77,10 @@ class AlignResult:
     insert_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     single_block: list[tuple[str, int, bytes]] = field(default_factory=list)
     dup_keys: np.ndarray = field(default_factory=lambda: np.zeros((0, 5), np.int64))
+    dup_names: list[str] = field(default_factory=list, repr=False)
+    dup_marked: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     duplicate_pairs: int = 0
     _keys: list = field(default_factory=list, repr=False)
-    _key_names: list = field(default_factory=list, repr=False)
     _contig_ids: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
@@ -204,12 +209,12 @@ def align_pairs(
                            b.quality, out, res, sizes, max_fragment,
                            sample=res.pairs_aligned % every == 0)
         res.dup_keys = np.asarray(res._keys, np.int64).reshape(-1, 5)
-        dup = mark_duplicate_pairs(res.dup_keys)
-        res.duplicate_pairs = int(dup.sum())
+        res.dup_marked = mark_duplicate_pairs(res.dup_keys)
+        res.duplicate_pairs = int(res.dup_marked.sum())
         if mark_duplicates and res.duplicate_pairs:
-            names = {res._key_names[i] for i in np.flatnonzero(dup)}
+            names = {res.dup_names[i] for i in np.flatnonzero(res.dup_marked)}
             sam = _flag_duplicates(sam, names)
-        res._keys, res._key_names = [], []
+        res._keys = []
         pysam.sort("-@", str(max(1, threads)), "-m", "256M", "-T", str(Path(tmp) / "sort"),
                    "-o", str(out_bam), str(sam), catch_stdout=False)
     pysam.index(str(out_bam))
@@ -283,7 +288,7 @@ def _align_one(aligner, pieces, name, s1, q1, s2, q2, out, res, sizes, max_fragm
                          else [info[rn][1] - clip_l, 0])
             cid = res._contig_ids.setdefault(c1, len(res._contig_ids))
             res._keys.append((cid, *five))
-            res._key_names.append(name)
+            res.dup_names.append(name)
             if proper:
                 res.proper_pairs += 1
                 sizes.append(span)

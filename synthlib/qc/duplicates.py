@@ -20,10 +20,12 @@ aligned fragment starts (``c`` pairs in a window: ``rho_u^2`` estimated without 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import QCError
+from ..reads.fragments import fragment_distribution
 from ..spec import DatasetSpec
 
 __all__ = ["mark_duplicate_pairs", "fragment_length_pmf", "expected_duplicate_fraction",
@@ -62,22 +64,18 @@ def mark_duplicate_pairs(keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def fragment_length_pmf(spec: DatasetSpec) -> np.ndarray:
-    """Probability of each fragment length the simulator draws (rounded normal truncated to
-    ``[lo, hi]``, as ``synthlib.reads.simulate``), shape (hi - lo + 1,)."""
-    fr = spec.fragment
-    lo = fr.min if spec.library.adapters else max(fr.min, spec.reads.length)
-    hi = fr.max
-    if fr.sd == 0:
-        return np.ones(1)
-    x = np.arange(lo, hi + 2, dtype=np.float64) - 0.5
-    cdf = 0.5 * (1 + np.vectorize(math.erf)((x - fr.mean) / (fr.sd * math.sqrt(2))))
-    p = np.diff(cdf)
-    return p / p.sum()
+def fragment_length_pmf(spec: DatasetSpec, *, base_dir: Path | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The fragment lengths the simulator draws and their probabilities, int64 (N,) and
+    float64 (N,): the rounded, truncated normal or the empirical histogram
+    (``synthlib.reads.fragments.fragment_distribution``)."""
+    d = fragment_distribution(spec, base_dir=base_dir)
+    return d.lengths, d.probabilities
 
 
 def expected_duplicate_fraction(*, spec: DatasetSpec, keys: np.ndarray,
-                                window: int = DENSITY_WINDOW) -> dict:
+                                window: int = DENSITY_WINDOW, base_dir: Path | None = None
+                                ) -> dict:
     """Marked fraction the spec predicts for these aligned pairs, with its standard error.
 
     Parameters
@@ -86,6 +84,8 @@ def expected_duplicate_fraction(*, spec: DatasetSpec, keys: np.ndarray,
         Gives the duplicate rate ``library.duplicates.rate`` and the fragment lengths.
     keys : np.ndarray, int64 (n, 5)
         As for ``mark_duplicate_pairs``; their fragment starts give the local density.
+    base_dir
+        Resolves a relative empirical fragment histogram of the spec.
 
     Returns
     -------
@@ -97,7 +97,7 @@ def expected_duplicate_fraction(*, spec: DatasetSpec, keys: np.ndarray,
     k = np.asarray(keys, np.int64)
     n = len(k)
     r = float(spec.library.duplicates.rate)
-    pmf = fragment_length_pmf(spec)
+    _, pmf = fragment_length_pmf(spec, base_dir=base_dir)
     s2 = float(np.sum(pmf ** 2))
     if n == 0:
         return {"expected": None, "rate": r, "coincidental": 0.0, "sum_f2": s2, "se": None,

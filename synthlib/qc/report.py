@@ -202,10 +202,13 @@ def tables(data: dict) -> dict[str, str]:
             f"<p>Found {s['found']} of {s['n']} (recall {_fmt(s['recall'])}); caller calls "
             f"{s['calls']}, unmatched {s['unmatched_calls']}. By evidence: "
             f"{_esc(json.dumps(s['by_evidence']))}. By size: "
-            f"{_esc(json.dumps({k: v['recall'] for k, v in s['by_size'].items()}))}.</p>"
+            f"{_esc(json.dumps({k: v['recall'] for k, v in s['by_size'].items()}))}."
+            + (f" By complex class: {_esc(json.dumps({k: v['recall'] for k, v in cpx.items()}))}."
+               if (cpx := s.get("by_cpx_type")) else "") + "</p>"
             + _table(["id", "type", "pos", "size", "split", "pairs", "clips", "gaps",
                       "depth ratio", "expected", "found", "by", "CN est."],
-                     [[r["vid"], r["type"], f"{r['chrom']}:{r['start']}-{r['end']}",
+                     [[r["vid"], f"CPX:{r['cpx_type']}" if r.get("cpx_type") else r["type"],
+                       f"{r['chrom']}:{r['start']}-{r['end']}",
                        r["size"], r["split"], r["pairs"], r["clips"], r["gaps"],
                        r["depth"].get("ratio"), r["depth"].get("expected"), r["found"],
                        ",".join(r["found_by"]), r["cn_estimate"]] for r in sv["svs"]]))

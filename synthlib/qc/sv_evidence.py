@@ -79,8 +79,12 @@ class TruthSV:
         """Junctions and pieces of a complex event (None for other SVs)."""
         if self.svtype != "CPX":
             return None
-        return cpx_layout(subtype=self.cpx_type or "", chrom=self.chrom,
-                          intervals=self.cpx_intervals)
+        try:
+            return cpx_layout(subtype=self.cpx_type or "", chrom=self.chrom,
+                              intervals=self.cpx_intervals)
+        except QCError as e:
+            raise QCError(f"truth <CPX> record {self.vid}: {e.message}",
+                          where=f"{self.chrom}:{self.start + 1}") from e
 
     def piece_ratio(self, copies: int) -> float:
         """Expected depth ratio of a reference piece with ``copies`` per carrying haplotype."""
