@@ -45,6 +45,8 @@ __all__ = [
     "OutputsSpec",
     "QCSpec",
     "load_spec",
+    "read_yaml",
+    "validate_document",
     "parse_spec",
     "spec_hash",
     "json_schema",
@@ -546,10 +548,15 @@ def parse_spec(data: object, *, source: str = "<spec>") -> DatasetSpec:
     SpecError
         Naming ``source`` and the first offending field, e.g. ``demo.yaml: coverage: ...``.
     """
+    return validate_document(DatasetSpec, data, source=source, what="a spec")
+
+
+def validate_document(model: type[BaseModel], data: object, *, source: str, what: str):
+    """Validate a parsed YAML document against ``model``; one error naming the first field."""
     if not isinstance(data, dict):
-        raise SpecError("a spec must be a mapping of fields", where=source)
+        raise SpecError(f"{what} must be a mapping of fields", where=source)
     try:
-        return DatasetSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _format_location(first["loc"])
@@ -560,17 +567,21 @@ def parse_spec(data: object, *, source: str = "<spec>") -> DatasetSpec:
 def load_spec(path: str | Path) -> DatasetSpec:
     """Read and validate a spec YAML file (errors name the file, line for YAML syntax, field)."""
     path = Path(path)
+    return parse_spec(read_yaml(path), source=str(path))
+
+
+def read_yaml(path: Path) -> object:
+    """A YAML file's document; errors name the file, and the line for YAML syntax."""
     try:
-        text = path.read_text()
+        text = Path(path).read_text()
     except OSError as exc:
         raise SpecError(f"cannot read spec: {exc.strerror}", where=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise SpecError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
-    return parse_spec(data, source=str(path))
 
 
 def spec_hash(spec: DatasetSpec) -> str:

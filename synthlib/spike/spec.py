@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Literal
 
 import pysam
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import ReferenceDataError, SpecError
+from ..errors import ReferenceDataError
 from ..resources import get_reference_bundle, resolve_file
-from ..spec import ID_PATTERN, ExplicitVariant, _format_location
+from ..spec import ID_PATTERN, ExplicitVariant, read_yaml, validate_document
 from .inputs import is_remote
 
 __all__ = [
@@ -155,31 +154,13 @@ def parse_spike_spec(data: object, *, source: str = "<spike spec>") -> SpikeSpec
     SpecError
         Naming ``source`` and the first offending field, e.g. ``s.yaml: field 'qc.level': ...``.
     """
-    if not isinstance(data, dict):
-        raise SpecError("a spike spec must be a mapping of fields", where=source)
-    try:
-        return SpikeSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = _format_location(first["loc"])
-        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SpecError(f"field '{field}': {first['msg']}{extra}", where=source) from None
+    return validate_document(SpikeSpec, data, source=source, what="a spike spec")
 
 
 def load_spike_spec(path: str | Path) -> SpikeSpec:
     """Read and validate a spike spec YAML (errors name the file, YAML line, or field)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"cannot read spec: {exc.strerror}", where=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SpecError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
-    return parse_spike_spec(data, source=str(path))
+    return parse_spike_spec(read_yaml(path), source=str(path))
 
 
 def resolve_input(value: str, *, base_dir: Path | None, what: str) -> str:
