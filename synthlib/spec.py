@@ -321,14 +321,23 @@ class ExplicitSV(_Strict):
         if self.type == "translocation":
             if self.end is not None:
                 raise ValueError("a translocation takes no 'end' (give chrom2/pos2)")
-        elif self.type == "insertion":
-            if (self.sequence is None) == (self.length is None):
-                raise ValueError("an insertion needs exactly one of 'sequence' or 'length'")
-        elif self.end is None or self.end < self.pos:
-            raise ValueError(f"a {self.type} needs 'end' >= 'pos'")
-        if (self.type == "cnv") != (self.cn is not None):
-            raise ValueError("'cn' is required for (and only for) type cnv")
+            if self.cn is not None:
+                raise ValueError("'cn' is required for (and only for) type cnv")
+            return self
+        check_sv_shape(self)
         return self
+
+
+def check_sv_shape(sv) -> None:
+    """The fields a deletion/duplication/inversion/insertion/CNV request needs (explicit SVs
+    of a dataset spec and of a spike spec): raises ValueError naming what is wrong."""
+    if sv.type == "insertion":
+        if (sv.sequence is None) == (sv.length is None):
+            raise ValueError("an insertion needs exactly one of 'sequence' or 'length'")
+    elif sv.end is None or sv.end < sv.pos:
+        raise ValueError(f"a {sv.type} needs 'end' >= 'pos'")
+    if (sv.type == "cnv") != (sv.cn is not None):
+        raise ValueError("'cn' is required for (and only for) type cnv")
 
 
 class RandomSV(_Strict):

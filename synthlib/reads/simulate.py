@@ -231,11 +231,7 @@ def _draw_fragments(rng, plan, unit, haps, slots, weights, svs, n_ref, wend):
         ss.append(s)
         ls.append(fl)
         keys.append(hap.anchor[s])
-    if not ss:
-        return z, z, z
-    h, s, fl, key = (np.concatenate(x) for x in (hs, ss, ls, keys))
-    order = np.argsort(key, kind="stable")
-    return h[order], s[order], fl[order]
+    return _by_anchor(hs, ss, ls, keys)
 
 
 def _covered(iv: np.ndarray) -> int:
@@ -300,7 +296,14 @@ def _draw_captured(rng, plan, unit, haps, slots, weights, svs, layout, wend):
             ss.append(s)
             ls.append(fl)
             keys.append(hap.anchor[s])
+    return _by_anchor(hs, ss, ls, keys)
+
+
+def _by_anchor(hs: list, ss: list, ls: list, keys: list):
+    """Haplotype, start and length of the drawn fragments, ordered by their start's anchor
+    (stable, so draws at one anchor keep their draw order)."""
     if not ss:
+        z = np.zeros(0, dtype=np.int64)
         return z, z, z
     h, s, fl, key = (np.concatenate(x) for x in (hs, ss, ls, keys))
     order = np.argsort(key, kind="stable")

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ReferenceDataError
 from ..resources import get_reference_bundle, resolve_file
-from ..spec import ID_PATTERN, ExplicitVariant, read_yaml, validate_document
+from ..spec import ID_PATTERN, ExplicitVariant, check_sv_shape, read_yaml, validate_document
 from .inputs import is_remote
 
 __all__ = [
@@ -73,13 +73,7 @@ class SpikeSV(_Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> SpikeSV:
-        if self.type == "insertion":
-            if (self.sequence is None) == (self.length is None):
-                raise ValueError("an insertion needs exactly one of 'sequence' or 'length'")
-        elif self.end is None or self.end < self.pos:
-            raise ValueError(f"a {self.type} needs 'end' >= 'pos'")
-        if (self.type == "cnv") != (self.cn is not None):
-            raise ValueError("'cn' is required for (and only for) type cnv")
+        check_sv_shape(self)
         return self
 
 
