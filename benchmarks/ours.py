@@ -69,7 +69,7 @@ def build_spec(*, reference: Path, coverage: float, bam: bool, seed: int = 42,
             {"type": "insertion", "count": max(1, n_var // 20), "max_size": 10},
             {"type": "deletion", "count": max(1, n_var // 20), "max_size": 10},
         ]},
-        "outputs": {"fastq": True, "bam": bam, "vcf": bam},
+        "outputs": {"fastq": True, "bam": bam, "vcf": True},
         "chunk_size": chunk_size,
     }
 

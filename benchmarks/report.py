@@ -30,6 +30,28 @@ def tool_rows(results: dict) -> list[list[str]]:
     return rows
 
 
+def _target_lines(results: dict) -> list[str]:
+    """The issue's per-core speed targets, judged against wgsim measured in this same run."""
+    by_name = {t["name"]: t for t in results["tools"] if t.get("status") == "ok"}
+    wgsim = by_name.get("wgsim")
+    if not wgsim:
+        return ["Speed targets: not judged (wgsim did not run)."]
+    ref = wgsim["pairs_per_cpu_s"]
+    lines = []
+    for name, share, what in (("ours_fastq_only", 1.0, "FASTQ.gz + truth VCF"),
+                              ("ours_fastq_bam_vcf", 0.5, "FASTQ.gz + golden BAM + VCF")):
+        row = by_name.get(name)
+        if not row:
+            continue
+        got, gen = row["pairs_per_cpu_s"], row.get("pairs_per_generation_cpu_s")
+        lines.append(
+            f"Speed target, {what}: {got:,.0f} pairs/CPU-s whole process"
+            + (f" ({gen:,.0f} without interpreter start-up)" if gen else "")
+            + f" vs {share:g} x wgsim = {share * ref:,.0f}: "
+            f"{'PASS' if got >= share * ref else 'FAIL'}.")
+    return lines
+
+
 def _summary_lines(results: dict) -> list[str]:
     lines = []
     ours = results.get("ours", {})
@@ -39,6 +61,7 @@ def _summary_lines(results: dict) -> list[str]:
             f"{ours['ceiling']['pairs_per_cpu_s']:,.0f} pairs/CPU-s; FASTQ-only generation "
             f"runs at {ours['ceiling_ratio']:.1%} of it (generation-only CPU: "
             f"{ours['ceiling_ratio_generation']:.1%}).")
+    lines.extend(_target_lines(results))
     sc = results.get("scaling")
     if sc and sc.get("status") == "ok":
         lines.append(

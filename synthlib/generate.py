@@ -146,8 +146,7 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
         if spec.outputs.fastq:
             r1_parts.append(bgzf.compress(batch.r1))
             r2_parts.append(bgzf.compress(batch.r2))
-        if batch.records is not None:
-            records.append(batch.records)
+        records.extend(batch.records)
         pairs += batch.pairs
     if spec.somatic is not None:  # realized VAF counts, summed over units at merge time
         write_support(workdir / f"{unit.name}.support.json", support)
@@ -155,11 +154,11 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
         _atomic_write(workdir / f"{unit.name}.R1.bgzf", b"".join(r1_parts))
         _atomic_write(workdir / f"{unit.name}.R2.bgzf", b"".join(r2_parts))
     if spec.outputs.bam:
-        allrec = RecordBatch.concat(records).sorted()
+        allrec = RecordBatch.merge_sorted(records)
         inside, spill = allrec.split(unit.end)
         head, body = inside.split(unit.start + _head_margin(plan))
         _save_records(workdir / f"{unit.name}.bam.head.npz", head)
-        body_bytes = bgzf.compress(body.data.tobytes())
+        body_bytes = bgzf.compress(body.data)
         _atomic_write(workdir / f"{unit.name}.bam.body.bgzf", body_bytes)
         # The body's own index; the merge only shifts it to the body's place in the file.
         tmp = workdir / f"{unit.name}.bam.body.idx.tmp.npz"
@@ -188,7 +187,7 @@ def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path) -> None:
     pending_contig: str | None = None
 
     def write_records(fh, batch: RecordBatch) -> None:
-        body = bgzf.compress(batch.data.tobytes())
+        body = bgzf.compress(batch.data)
         bai.add_records(record_table(batch.data, batch.offsets), body=body, base=fh.tell())
         fh.write(body)
 
@@ -201,7 +200,7 @@ def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path) -> None:
                 pending = RecordBatch.empty()
             # The previous unit's spill lies below this unit's start + margin: it sorts in
             # among this unit's head records only.
-            write_records(fh, RecordBatch.concat([pending, head]).sorted())
+            write_records(fh, RecordBatch.merge_sorted([pending, head]))
             bai.add(PartialIndex.load(workdir / f"{unit.name}.bam.body.idx.npz"), base=fh.tell())
             with open(workdir / f"{unit.name}.bam.body.bgzf", "rb") as src:
                 shutil.copyfileobj(src, fh, 4 << 20)
@@ -258,12 +257,6 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
     return written
 
 
-def zlib_ng_version() -> str:
-    from importlib.metadata import version
-
-    return version("zlib-ng")
-
-
 def software_versions() -> dict[str, str]:
     import pandas
 
@@ -274,7 +267,7 @@ def software_versions() -> dict[str, str]:
         "pandas": pandas.__version__,
         "pysam": pysam.__version__,
         "htslib": pysam.version.__htslib_version__,
-        "zlib-ng": zlib_ng_version(),
+        "deflate": bgzf.codec_version(),
     }
 
 

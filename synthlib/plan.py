@@ -97,7 +97,7 @@ class CostEstimate:
         }
 
 
-# Measured on the demo (2x150, NovaSeq-binned model, BGZF zlib-ng level 2): compressed bytes per
+# Measured on the demo (2x150, NovaSeq-binned model, BGZF ISA-L level 1): compressed bytes per
 # read pair for the FASTQ pair and for the golden BAM, and generation throughput per CPU core.
 # Used only for estimates.
 FASTQ_BYTES_PER_PAIR = 75

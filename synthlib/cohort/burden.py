@@ -16,14 +16,17 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import SpecError, VariantError
 from .fisher import benjamini_hochberg, bonferroni, fisher_exact
 from .samples import read_samples_tsv
 from .sources import load_exons
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: it costs 0.2 s at start-up
+    import pandas as pd
 
 __all__ = [
     "JointGenotypes",
@@ -331,6 +334,8 @@ def run_burden_study(
         b = int(carrier[cases.size :].sum())
         odds, p = fisher_exact(a=a, b=b, c=cases.size - a, d=controls.size - b)
         rows.append((gene, a, b, int(cases.size), int(controls.size), odds, p, int(sel.sum())))
+    import pandas as pd
+
     df = pd.DataFrame(
         rows,
         columns=[c for c in BURDEN_COLUMNS if c not in ("p_adjusted", "q_value")],

@@ -48,6 +48,30 @@ def reg2bin(beg: np.ndarray, end: np.ndarray) -> np.ndarray:
     return np.select(conds, choices, default=0).astype(np.uint16)
 
 
+def _gather(sources: list[np.ndarray], source: np.ndarray, starts: np.ndarray,
+            lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate records ``sources[source[i]][starts[i] : starts[i] + lens[i]]`` in order.
+
+    Returns the bytes and their record offsets (n + 1,). One vectorized copy per source and
+    distinct record length (a handful: reads with indels have other lengths), each record
+    moved as a single ``void`` element of its width, instead of one Python slice per record.
+    """
+    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    out = np.empty(int(offsets[-1]), dtype=np.uint8)
+    for b, data in enumerate(sources):
+        in_b = source == b
+        for width in np.unique(lens[in_b]).tolist():
+            if width == 0:
+                continue
+            sel = np.flatnonzero(in_b & (lens == width))
+            cell = np.dtype((np.void, width))
+            src = np.ndarray((len(data) - width + 1,), cell, buffer=data, strides=(1,))
+            dst = np.ndarray((len(out) - width + 1,), cell, buffer=out, strides=(1,))
+            dst[offsets[sel]] = src[starts[sel]]
+    return out, offsets
+
+
 @dataclass
 class RecordBatch:
     """Raw BAM records (without BGZF) and a sort key per record.
@@ -85,13 +109,24 @@ class RecordBatch:
             data = self.data.reshape(-1, width)[order].ravel()
             new_off = np.arange(len(order) + 1, dtype=np.int64) * width
         else:
-            # Mixed lengths (reads with indels): join memoryview slices, one per record.
-            view = memoryview(self.data)
-            starts, ends = self.offsets[:-1][order].tolist(), self.offsets[1:][order].tolist()
-            data = np.frombuffer(b"".join([view[s:e] for s, e in zip(starts, ends, strict=True)]),
-                                 dtype=np.uint8)
-            new_off = np.concatenate(([0], np.cumsum(lens[order])))
+            data, new_off = _gather([self.data], np.zeros(len(order), np.int64),
+                                    self.offsets[:-1][order], lens[order])
         return RecordBatch(data, new_off, self.pos[order], self.key[order])
+
+    @staticmethod
+    def merge_sorted(batches: list[RecordBatch]) -> RecordBatch:
+        """All records of ``batches`` sorted by (pos, key), copied once (no concat first)."""
+        batches = [b for b in batches if len(b)]
+        if len(batches) <= 1:
+            return batches[0].sorted() if batches else RecordBatch.empty()
+        pos = np.concatenate([b.pos for b in batches])
+        key = np.concatenate([b.key for b in batches])
+        order = np.lexsort((key, pos))
+        source = np.repeat(np.arange(len(batches)), [len(b) for b in batches])[order]
+        starts = np.concatenate([b.offsets[:-1] for b in batches])[order]
+        lens = np.concatenate([np.diff(b.offsets) for b in batches])[order]
+        data, offsets = _gather([b.data for b in batches], source, starts, lens)
+        return RecordBatch(data, offsets, pos[order], key[order])
 
     def slice(self, start: int, stop: int) -> RecordBatch:
         """Records ``start:stop`` as a view (no copy)."""
@@ -120,11 +155,19 @@ class RecordBatch:
         return self.slice(0, k), self.slice(k, len(self))
 
 
+# Packed byte of every pair of ASCII bases, indexed by the pair read as one little-endian
+# uint16: BAM's 4-bit codes for two bases in a single lookup.
+_PAIR_CODE = ((_SEQ_CODE[np.arange(65536) & 0xFF] << 4) | _SEQ_CODE[np.arange(65536) >> 8]
+              ).astype(np.uint8)
+
+
 def _pack_seq(bases: np.ndarray) -> np.ndarray:
-    codes = _SEQ_CODE[bases]
-    if codes.shape[1] % 2:
-        codes = np.concatenate([codes, np.zeros((codes.shape[0], 1), np.uint8)], axis=1)
-    return (codes[:, 0::2] << 4) | codes[:, 1::2]
+    """BAM 4-bit sequence of (n, L) ASCII bases: (n, ceil(L / 2)) uint8."""
+    if bases.shape[1] % 2:
+        bases = np.concatenate([bases, np.full((bases.shape[0], 1), ord("="), np.uint8)],
+                               axis=1)
+    pairs = np.ascontiguousarray(bases, dtype=np.uint8).view("<u2")
+    return _PAIR_CODE[pairs]
 
 
 def encode_records(
@@ -180,8 +223,25 @@ def encode_records(
     rec_len = 36 + w + 4 + seq.shape[1] + length + tag_len
     fixed["block_size"] = rec_len - 4
 
+    # Reads with indels first (a few, one record each), so that the whole batch is written
+    # into one buffer: the fixed-width matrix of simple reads, then those records.
+    complex_idx = np.flatnonzero(~simple)
+    blobs = []
+    for i in complex_idx:
+        ops = cigars[i]
+        cig = struct.pack(f"<{len(ops)}I", *[(ln << 4) | op for op, ln in ops])
+        f = fixed[i].copy()
+        f["n_cigar_op"] = len(ops)
+        body_len = 36 + w + len(cig) + seq.shape[1] + length + tag_len
+        f["block_size"] = body_len - 4
+        trow = (tag_rows if tag_rows.ndim == 1 else tag_rows[i]).tobytes() if tag_len else b""
+        blobs.append(f.tobytes() + names[i].tobytes() + b"\0" + cig + seq[i].tobytes()
+                     + quals[i].tobytes() + trow)
+    tail = b"".join(blobs)
+
     idx = np.flatnonzero(simple)
-    mat = np.empty((len(idx), rec_len), dtype=np.uint8)
+    data = np.empty(len(idx) * rec_len + len(tail), dtype=np.uint8)
+    mat = data[: len(idx) * rec_len].reshape(-1, rec_len)
     mat[:, :36] = fixed[idx].view(np.uint8).reshape(-1, 36)
     mat[:, 36 : 36 + w - 1] = names[idx]
     mat[:, 36 + w - 1] = 0
@@ -193,34 +253,13 @@ def encode_records(
     mat[:, c : c + length] = quals[idx]
     if tag_len:
         mat[:, c + length :] = tag_rows if tag_rows.ndim == 1 else tag_rows[idx]
-    parts = [mat.ravel()]
-    lens = [np.full(len(idx), rec_len, dtype=np.int64)]
-    order_ids = [idx]
+    data[len(idx) * rec_len :] = np.frombuffer(tail, np.uint8)
 
-    complex_idx = np.flatnonzero(~simple)
-    if len(complex_idx):
-        blobs = []
-        for i in complex_idx:
-            ops = cigars[i]
-            cig = struct.pack(f"<{len(ops)}I", *[(ln << 4) | op for op, ln in ops])
-            f = fixed[i].copy()
-            f["n_cigar_op"] = len(ops)
-            body_len = 36 + w + len(cig) + seq.shape[1] + length + tag_len
-            f["block_size"] = body_len - 4
-            trow = (tag_rows if tag_rows.ndim == 1 else tag_rows[i]).tobytes() if tag_len else b""
-            blobs.append(f.tobytes() + names[i].tobytes() + b"\0" + cig + seq[i].tobytes()
-                         + quals[i].tobytes() + trow)
-        parts.append(np.frombuffer(b"".join(blobs), np.uint8))
-        lens.append(np.array([len(b) for b in blobs], dtype=np.int64))
-        order_ids.append(complex_idx)
-
-    all_lens = np.concatenate(lens)
-    batch = RecordBatch(
-        np.concatenate(parts), np.concatenate(([0], np.cumsum(all_lens))),
-        np.asarray(pos, np.int64)[np.concatenate(order_ids)],
-        np.asarray(key, np.int64)[np.concatenate(order_ids)],
-    )
-    return batch
+    all_lens = np.concatenate([np.full(len(idx), rec_len, dtype=np.int64),
+                               np.array([len(b) for b in blobs], dtype=np.int64)])
+    order_ids = np.concatenate([idx, complex_idx])
+    return RecordBatch(data, np.concatenate(([0], np.cumsum(all_lens))),
+                       np.asarray(pos, np.int64)[order_ids], np.asarray(key, np.int64)[order_ids])
 
 
 def pack_record(

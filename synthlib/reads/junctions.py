@@ -247,4 +247,5 @@ def junction_batch(plan: Plan, unit: WorkUnit, *, model: ErrorModel) -> ReadBatc
                                   np.array([r[2] for r in recs], np.int64))
         else:
             records = RecordBatch.empty()
-    return ReadBatch(r1=b"".join(fq1), r2=b"".join(fq2), records=records, pairs=pairs)
+    return ReadBatch(r1=b"".join(fq1), r2=b"".join(fq2), records=[records] if records else [],
+                     pairs=pairs)

@@ -55,7 +55,8 @@ class ReadBatch:
 
     r1: bytes
     r2: bytes
-    records: RecordBatch | None
+    records: list[RecordBatch]
+    """Raw BAM records in parts, unsorted (empty without a BAM): sorted once, by the caller."""
     pairs: int
     support: dict[str, list[int]] | None = None
     """Somatic specs: per somatic variant ``[alt reads, spanning reads]`` of this batch."""
@@ -640,7 +641,7 @@ def simulate_unit(
         names = read_names(prefix, serial)
         fq1 = fastq_bytes(names, r1e, q1)
         fq2 = fastq_bytes(names, r2e, q2)
-        records = None
+        records: list[RecordBatch] = []
         if spec.outputs.bam:
             # Back to haplotype orientation: the left read is forward, the right one reverse.
             lseq = np.where(fwd_first, r1e, r2e)
@@ -651,7 +652,7 @@ def simulate_unit(
             easy = np.flatnonzero(~hard)
             parts = []
             if len(easy):
-                parts.append(_simple_records(
+                parts.extend(_simple_records(
                     easy=easy, names=names, ref_id=ref_id, lpos=lpos, rpos=rpos, lspan=lspan,
                     rspan=rspan, lcig=lcig, rcig=rcig, lseq=lseq, lq=lq, rseq=rseq, rq=rq,
                     st=st, hp=hp, rg=rg, key=key, dup=df))
@@ -660,7 +661,7 @@ def simulate_unit(
                     hap=haps[h], hs=hs, he=he, rows=rows, length=length, lseq=lseq, lq=lq,
                     rseq=rseq, rq=rq, st=st, names=names, keys=key, ref_id=ref_id,
                     contig=unit.contig, rg=rg, hp=hp, dup=df))
-            records = RecordBatch.concat(parts)
+            records = parts
         support = support_counts(haps=haps, carriers=carriers, somatic=somatic, hap_of=hk,
                                  starts=s, flen=fl, length=length) if somatic else None
         yield ReadBatch(r1=fq1, r2=fq2, records=records, pairs=m, support=support)
@@ -713,8 +714,11 @@ def _short_reads(*, hap: Haplotype, rows, hs, fl, length, left, right, lpos, rpo
 
 
 def _simple_records(*, easy, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig, lseq, lq,
-                    rseq, rq, st, hp, rg, key, dup) -> RecordBatch:
-    """Records of ordinary pairs (one segment, forward-left / reverse-right), in bulk."""
+                    rseq, rq, st, hp, rg, key, dup) -> list[RecordBatch]:
+    """Records of ordinary pairs (one segment, forward-left / reverse-right), in bulk.
+
+    Left and right mates come back as two parts: the caller sorts all parts in one copy.
+    """
     m = len(easy)
     st, hp, dup = st[easy], hp[easy], dup[easy]
     lpos, rpos, lspan, rspan = lpos[easy], rpos[easy], lspan[easy], rspan[easy]
@@ -740,4 +744,4 @@ def _simple_records(*, easy, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig
         mapq=60, cigars=rcig if any(c is not None for c in rcig) else None,
         ref_span=rspan, bases=rseq[easy], quals=rq[easy], mate_pos=lpos, tlen=-tlen,
         key=key[easy] | 1, tags=tags)
-    return RecordBatch.concat([left_rec, right_rec])
+    return [left_rec, right_rec]
