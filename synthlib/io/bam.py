@@ -117,8 +117,8 @@ class RecordBatch:
     def merge_sorted(batches: list[RecordBatch]) -> RecordBatch:
         """All records of ``batches`` sorted by (pos, key), copied once (no concat first)."""
         batches = [b for b in batches if len(b)]
-        if len(batches) <= 1:
-            return batches[0].sorted() if batches else RecordBatch.empty()
+        if not batches:
+            return RecordBatch.empty()
         pos = np.concatenate([b.pos for b in batches])
         key = np.concatenate([b.key for b in batches])
         order = np.lexsort((key, pos))
@@ -135,7 +135,7 @@ class RecordBatch:
                            self.pos[start:stop], self.key[start:stop])
 
     def sorted(self) -> RecordBatch:
-        return self.take(np.lexsort((self.key, self.pos)))
+        return RecordBatch.merge_sorted([self])
 
     @staticmethod
     def concat(batches: list[RecordBatch]) -> RecordBatch:
