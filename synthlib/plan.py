@@ -97,9 +97,9 @@ class CostEstimate:
         }
 
 
-# Measured on the demo (2x150, NovaSeq-binned model, BGZF ISA-L level 1): compressed bytes per
-# read pair for the FASTQ pair and for the golden BAM, and generation throughput per CPU core.
-# Used only for estimates.
+# Measured on the demo (2x150, NovaSeq-binned model, BGZF ISA-L level 1; level 0 writes about
+# 10% more): compressed bytes per read pair for the FASTQ pair and for the golden BAM, and
+# generation throughput per CPU core. Used only for estimates.
 FASTQ_BYTES_PER_PAIR = 75
 BAM_BYTES_PER_PAIR = 90
 PAIRS_PER_CPU_SECOND = 60_000

@@ -14,22 +14,41 @@ Parallel engines run :func:`work_units` through :func:`simulate_cohort_block`, t
 
 from __future__ import annotations
 
-from .burden import (
-    BURDEN_COLUMNS,
-    EXOME_WIDE_THRESHOLD,
-    BurdenResult,
-    JointGenotypes,
-    read_joint_genotypes,
-    run_burden_study,
-)
-from .fisher import benjamini_hochberg, bonferroni, fisher_exact
-from .genotypes import GenotypeBlock, simulate_cohort_block
-from .joint_vcf import assemble_joint_vcf, merge_blocks, write_joint_vcf, write_vcf_shard
-from .run import CohortOutputs, WorkUnit, plan_regions, simulate_cohort, work_units
-from .samples import Sample, cohort_samples, read_samples_tsv, write_samples_tsv
-from .sources import resolve_inputs
-from .spec import BurdenGene, CohortSpec
-from .spikes import Spike, plan_spikes
+import importlib
+
+#: Where each public name lives: submodules load on first use, so importing
+#: ``synthlib.cohort.spec`` (as every dataset spec does) does not pull in the burden study.
+_SOURCES = {
+    "BURDEN_COLUMNS": "burden",
+    "EXOME_WIDE_THRESHOLD": "burden",
+    "BurdenResult": "burden",
+    "JointGenotypes": "burden",
+    "read_joint_genotypes": "burden",
+    "run_burden_study": "burden",
+    "benjamini_hochberg": "fisher",
+    "bonferroni": "fisher",
+    "fisher_exact": "fisher",
+    "GenotypeBlock": "genotypes",
+    "simulate_cohort_block": "genotypes",
+    "assemble_joint_vcf": "joint_vcf",
+    "merge_blocks": "joint_vcf",
+    "write_joint_vcf": "joint_vcf",
+    "write_vcf_shard": "joint_vcf",
+    "CohortOutputs": "run",
+    "WorkUnit": "run",
+    "plan_regions": "run",
+    "simulate_cohort": "run",
+    "work_units": "run",
+    "Sample": "samples",
+    "cohort_samples": "samples",
+    "read_samples_tsv": "samples",
+    "write_samples_tsv": "samples",
+    "resolve_inputs": "sources",
+    "BurdenGene": "spec",
+    "CohortSpec": "spec",
+    "Spike": "spikes",
+    "plan_spikes": "spikes",
+}
 
 __all__ = [
     "CohortSpec",
@@ -62,3 +81,15 @@ __all__ = [
     "bonferroni",
     "benjamini_hochberg",
 ]
+
+
+def __getattr__(name: str):
+    if name in _SOURCES:
+        value = getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -10,18 +10,23 @@ from __future__ import annotations
 import struct
 import zlib
 
-# ISA-L level 1 through its stateless API with cleared buffers (synthlib.io.igzip): 2.8x zlib-ng
-# level 2 here at the same ratio, and a block's bytes depend on its data alone. Where ISA-L
-# cannot be called, libdeflate level 1 (deterministic, 1.5x zlib-ng) writes the blocks; the
-# manifest names the codec in use either way.
+# ISA-L level 0 through its stateless API (synthlib.io.igzip): the fastest deflate here, and
+# its output depends on the block's data alone. Its levels 1-3 build a Huffman code per block,
+# and that path was measured writing other bytes for the same block in about one process in
+# eight (it varies with the process's address layout: 1 of 31 stack shifts under
+# ``setarch -R`` changed it), so it is not used. Where ISA-L cannot be called, libdeflate
+# level 1 (deterministic by design) writes the blocks; the manifest names the codec either way.
 import deflate as _libdeflate
 
 from . import igzip as _igzip
 
-__all__ = ["EOF", "compress", "BLOCK_DATA_SIZE", "DEFAULT_LEVEL", "codec_version"]
+__all__ = ["EOF", "compress", "BLOCK_DATA_SIZE", "ISAL_LEVEL", "LIBDEFLATE_LEVEL",
+           "codec_version"]
 
-#: Deflate level of every BGZF block written (1 for both codecs).
-DEFAULT_LEVEL = 1
+#: Deflate level of every block with ISA-L (fixed Huffman tables: see above).
+ISAL_LEVEL = 0
+#: Deflate level of every block with the libdeflate fallback.
+LIBDEFLATE_LEVEL = 1
 
 #: Uncompressed bytes per block; htslib uses the same so blocks stay under 64 KiB compressed.
 BLOCK_DATA_SIZE = 0xFF00
@@ -39,13 +44,13 @@ def codec_version() -> str:
     from importlib.metadata import version
 
     if _igzip.available():
-        return _igzip.version()
-    return f"libdeflate via deflate {version('deflate')}"
+        return f"{_igzip.version()}, level {ISAL_LEVEL}"
+    return f"libdeflate via deflate {version('deflate')}, level {LIBDEFLATE_LEVEL}"
 
 
-def _block(data: memoryview, level: int) -> bytes:
-    payload = (_igzip.deflate(data, level) if _igzip.available()
-               else _libdeflate.deflate_compress(data, level))
+def _block(data: memoryview) -> bytes:
+    payload = (_igzip.deflate(data, ISAL_LEVEL) if _igzip.available()
+               else _libdeflate.deflate_compress(data, LIBDEFLATE_LEVEL))
     if payload is None or len(payload) > _MAX_PAYLOAD:  # incompressible: store
         payload = zlib.compress(data, 0, -15)
     bsize = len(payload) + 25  # header 18 + footer 8 - 1
@@ -53,15 +58,13 @@ def _block(data: memoryview, level: int) -> bytes:
     return header + payload + _FOOTER.pack(_libdeflate.crc32(data), len(data))
 
 
-def compress(data: bytes | bytearray | memoryview, *, level: int = DEFAULT_LEVEL) -> bytes:
+def compress(data: bytes | bytearray | memoryview) -> bytes:
     """Compress ``data`` into BGZF blocks, without the EOF marker.
 
     Parameters
     ----------
     data
         Uncompressed bytes of any length (empty gives ``b""``).
-    level
-        Deflate level; 1 is the fastest of both codecs.
 
     Returns
     -------
@@ -70,6 +73,6 @@ def compress(data: bytes | bytearray | memoryview, *, level: int = DEFAULT_LEVEL
     """
     view = memoryview(data).cast("B")
     return b"".join(
-        _block(view[i : i + BLOCK_DATA_SIZE], level)
+        _block(view[i : i + BLOCK_DATA_SIZE])
         for i in range(0, len(view), BLOCK_DATA_SIZE)
     )

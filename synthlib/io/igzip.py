@@ -1,12 +1,12 @@
-"""ISA-L's stateless deflate, called with buffers this module owns and clears.
+"""ISA-L's stateless deflate, called with buffers this module owns.
 
-python-isal's ``compress`` drives ISA-L's *streaming* API with a freshly ``malloc``-ed level
-buffer, and ISA-L's level-1 matcher can read that buffer's stale hash entries: the same block
-was measured compressing to different bytes inside a Dask worker. ISA-L's *stateless* API
-(``isal_deflate_stateless``) resets its match history itself, and here every call also gets a
-zeroed level buffer, so a block's bytes are a function of its data alone. The functions come
-from the ISA-L that python-isal links into ``isal_zlib`` (exported C symbols; the structure
-head below is ``struct isal_zstream`` of ``igzip_lib.h``, unchanged since ISA-L 2.25).
+The functions come from the ISA-L that python-isal links into ``isal_zlib`` (exported C
+symbols; the structure head below is ``struct isal_zstream`` of ``igzip_lib.h``, unchanged
+since ISA-L 2.25). The stateless API resets its match history on every call, so a block's
+bytes follow from its data, the level and the ISA-L version. Level 0 uses ISA-L's fixed
+Huffman tables; the levels that build a table per block (1-3) were measured giving other bytes
+for the same block in some processes (see synthlib.io.bgzf), and get a level buffer that is
+cleared on every call.
 
 :func:`available` says whether this works in the running interpreter; :func:`deflate` raises
 :class:`RuntimeError` if not.
@@ -80,7 +80,7 @@ def _buffers():
     return bufs
 
 
-def deflate(data, level: int = 1) -> bytes | None:
+def deflate(data, level: int = 0) -> bytes | None:
     """Raw deflate of ``data`` (at most 64 KiB); ``None`` if it does not fit in 128 KiB.
 
     Parameters
@@ -95,7 +95,6 @@ def deflate(data, level: int = 1) -> bytes | None:
     init, run = _FUNCS
     src = np.frombuffer(data, dtype=np.uint8)
     stream, level_buf, out = _buffers()
-    ctypes.memset(level_buf, 0, _LEVEL_BUF)
     init(stream)
     head = _Head.from_buffer(stream)
     head.next_in = src.ctypes.data
@@ -103,8 +102,10 @@ def deflate(data, level: int = 1) -> bytes | None:
     head.next_out = ctypes.addressof(out)
     head.avail_out = _OUT
     head.level = level
-    head.level_buf = ctypes.addressof(level_buf)
-    head.level_buf_size = _LEVEL_BUF
+    if level:  # level 0 keeps its hash table in the stream and needs no level buffer
+        ctypes.memset(level_buf, 0, _LEVEL_BUF)
+        head.level_buf = ctypes.addressof(level_buf)
+        head.level_buf_size = _LEVEL_BUF
     head.end_of_stream = 1
     ret = run(stream)
     if ret != _COMP_OK:

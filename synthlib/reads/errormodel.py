@@ -57,7 +57,8 @@ N_QUALITY = 2
 """Quality given to input ``N`` bases (Illumina writes ``#``, Q2, for no-calls)."""
 
 BANK_SIZE = 8192
-"""Quality strings pre-generated per model and read number (rows sampled by ``apply``)."""
+"""Quality strings pre-generated per model and read number (rows sampled by ``apply``; at
+most 2**16, so a row number fits uint16)."""
 # p = 1 would make the hazard infinite; the cap only matters for bins at Q0.
 _P_CAP = 0.999
 _ROUND = 10  # decimals kept in files; save -> load -> save is byte-identical
@@ -349,7 +350,10 @@ class ErrorModel:
                 "use model.for_read_length(L) first"
             )
         bank = self._bank(read_number)
-        out = bases.copy()
+        # A bytearray copy: writable, and ``find`` tells in one fast scan whether any N is in.
+        buf = bytearray(np.ascontiguousarray(bases))
+        out = np.frombuffer(buf, dtype=np.uint8).reshape(n, length)
+        input_n = buf.find(b"N") >= 0
         if n == 0:
             return out, np.empty((0, length), dtype=np.uint8)
         rows = rng.integers(0, bank.quals.shape[0], size=n)
@@ -359,15 +363,17 @@ class ErrorModel:
         total = int(counts.sum())
         if total:
             # Hits are laid out in bank-row order so the searchsorted below walks the bank
-            # forward (cache-friendly: 3-4x faster than random probes).
-            by_row = np.argsort(rows, kind="stable")
+            # forward (cache-friendly: 3-4x faster than random probes). Rows fit 16 bits, for
+            # which numpy's stable sort is a radix sort.
+            by_row = np.argsort(rows.astype(np.uint16), kind="stable")
             read_idx = np.repeat(by_row, counts[by_row])
             row_of_hit = rows[read_idx]
             target = bank.row_start[row_of_hit] + rng.random(total) * bank.row_total[row_of_hit]
             flat_bank = np.searchsorted(bank.cum_hazard, target, side="left")
             cycle = np.clip(flat_bank - row_of_hit * length, 0, length - 1)
             # Two arrivals in one cycle's interval are one error (that is what makes it exact).
-            flat = np.sort(read_idx * length + cycle)
+            flat = read_idx * length + cycle
+            flat = np.sort(flat.astype(np.int32) if n * length < 2**31 else flat).astype(np.int64)
             flat = flat[np.concatenate(([True], flat[1:] != flat[:-1]))]
             read_idx, cycle = np.divmod(flat, length)
             bins = bank.bins[rows[read_idx], cycle]
@@ -387,9 +393,8 @@ class ErrorModel:
                 src = np.repeat(bank.n_ptr[rows], per_read) + within
                 read_n = np.repeat(np.arange(n), per_read)
                 out.ravel()[read_n * length + bank.n_cycles[src]] = ord("N")
-        n_mask = bases == ord("N")
-        if n_mask.any():
-            quals[n_mask] = self.no_call_quality
+        if input_n:
+            quals[bases == ord("N")] = self.no_call_quality
         return out, quals
 
     def _bank(self, read_number: int) -> _Bank:
@@ -413,12 +418,7 @@ class ErrorModel:
     def _make_bank(self, prof: ReadProfile, read_number: int) -> _Bank:
         gen = np.random.default_rng(self._content_seed(read_number))
         n_rows, length, k = BANK_SIZE, prof.n_cycles, self.n_bins
-        bins = np.empty((n_rows, length), dtype=np.uint8)
-        cur = _draw_categorical(gen, np.cumsum(prof.initial)[None, :], np.zeros(n_rows, int))
-        bins[:, 0] = cur
-        for c in range(length - 1):
-            cur = _draw_categorical(gen, np.cumsum(prof.transitions[c], axis=1), cur)
-            bins[:, c + 1] = cur
+        bins = _markov_bins(gen, prof.initial, prof.transitions, n_rows)
         quals = self.quality_values.astype(np.uint8)[bins]
         # No-calls are fixed per bank cell; substitutions only hit the other cells, with the
         # probability conditional on "not N", so P(wrong base) = (1 - no_call) * err as modelled.
@@ -537,11 +537,32 @@ class ErrorModel:
         return _parse(data, where)
 
 
-def _draw_categorical(gen: np.random.Generator, cum: np.ndarray, state: np.ndarray) -> np.ndarray:
-    """One categorical draw per element of ``state`` from row ``cum[state]`` (K cumulative)."""
-    u = gen.random(state.size)
-    drawn = (u[:, None] >= cum[state]).sum(axis=1)
-    return np.minimum(drawn, cum.shape[1] - 1)
+def _markov_bins(gen: np.random.Generator, initial: np.ndarray, transitions: np.ndarray,
+                 n_rows: int) -> np.ndarray:
+    """``n_rows`` quality-bin chains: cycle 0 from ``initial`` (K,), then ``transitions``
+    (L-1, K, K). Returns uint8 (n_rows, L).
+
+    One uniform per row and cycle, drawn cycle by cycle (so the stream is that of a draw per
+    cycle); a draw is the number of the row's cumulative probabilities at or below it, added
+    up bin by bin (K compares of a vector, no (n, K) temporaries).
+    """
+    k = len(initial)
+    length = transitions.shape[0] + 1
+    u = gen.random((length, n_rows))
+    # cum[c, j, s]: P(next bin <= j | bin s) at cycle c; the last bin takes the rest.
+    cum = np.ascontiguousarray(np.cumsum(transitions, axis=2).transpose(0, 2, 1))
+    first = np.cumsum(initial)
+    bins = np.empty((length, n_rows), dtype=np.uint8)
+    cur = np.zeros(n_rows, dtype=np.uint8)
+    for j in range(k - 1):
+        cur += u[0] >= first[j]
+    bins[0] = cur
+    for c in range(length - 1):
+        nxt = np.zeros(n_rows, dtype=np.uint8)
+        for j in range(k - 1):
+            nxt += u[c + 1] >= cum[c, j][cur]
+        bins[c + 1] = cur = nxt
+    return np.ascontiguousarray(bins.T)
 
 
 def preset_names() -> list[str]:

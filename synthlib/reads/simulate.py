@@ -576,7 +576,13 @@ def simulate_unit(
     slot_of = np.asarray(slots, dtype=np.int64)[hap_of] if n else hap_of
     ins_cums = [np.concatenate(([0], np.cumsum(h.ref_pos == INSERTED))) for h in haps]
     rev_cums = [np.concatenate(([0], np.cumsum(h.rev))) for h in haps]
-    windows = [sliding_window_view(h.seq, length) for h in haps]
+    # Every haplotype and its reverse complement end to end: a read is one window of it, the
+    # forward read at ``off + start``, the reverse one at ``off + 2 * len - (start + flen)``.
+    hap_len = np.array([len(h.seq) for h in haps], dtype=np.int64)
+    hap_off = np.concatenate(([0], np.cumsum(2 * hap_len)[:-1])).astype(np.int64)
+    both = np.concatenate([x for h in haps for x in (h.seq, _COMP[h.seq[::-1]])]) if haps else (
+        np.zeros(length, np.uint8))
+    both_win = sliding_window_view(both, length) if len(both) >= length else None
     ref_id = plan.reference.contigs.index(unit.contig)
     prefix = f"{spec.id}:{unit.index:06d}:"
     rg = b"RGZ" + sample.encode() + b"\0"
@@ -586,8 +592,10 @@ def simulate_unit(
         m = sl.stop - sl.start
         s, fl, hk, st, hp = starts[sl], flen[sl], hap_of[sl], strand[sl], slot_of[sl]
         df = dup_flag[sl]
-        left = np.empty((m, length), dtype=np.uint8)
-        right = np.empty((m, length), dtype=np.uint8)
+        short_any = bool((fl < length).any())
+        # Reads of fragments shorter than the read are built here (N-padded), the rest gathered.
+        left = np.empty((m, length), dtype=np.uint8) if short_any else None
+        right = np.empty((m, length), dtype=np.uint8) if short_any else None
         lpos = np.empty(m, np.int64)
         rpos = np.empty(m, np.int64)
         lspan = np.empty(m, np.int64)
@@ -608,8 +616,6 @@ def simulate_unit(
                 sel = sel[~short]
             hs = s[sel]
             he = hs + fl[sel] - length
-            left[sel] = windows[h][hs]
-            right[sel] = windows[h][he]
             ic, rc = ins_cums[h], rev_cums[h]
             # Pairs crossing an SV junction, touching an inversion or with a read made only of
             # inserted bases take the slow path.
@@ -628,11 +634,15 @@ def simulate_unit(
                 if src is not None:
                     for k, c in zip(sel, src, strict=True):
                         dst[k] = c
-        rc_right = _revcomp(right)
         fwd_first = (st == 0)[:, None]
-        r1 = np.where(fwd_first, left, rc_right)
-        r2 = np.where(fwd_first, rc_right, left)
-        if (fl < length).any():
+        r1, r2 = _pair_bases(both_win, hap_off=hap_off[hk], hap_len=hap_len[hk], starts=s,
+                             flen=fl, forward_first=st == 0, length=length)
+        if short_any:
+            rows = np.flatnonzero(fl < length)
+            rc_right = _revcomp(right[rows])
+            f = fwd_first[rows]
+            r1[rows] = np.where(f, left[rows], rc_right)
+            r2[rows] = np.where(f, rc_right, left[rows])
             r1, _ = add_adapter_readthrough(bases=r1, insert_len=fl, read_number=1)
             r2, _ = add_adapter_readthrough(bases=r2, insert_len=fl, read_number=2)
         r1e, q1 = model.apply(rng=rng, bases=r1, read_number=1)
@@ -670,6 +680,29 @@ def simulate_unit(
     jb = junction_batch(plan, unit, model=model)  # pairs across translocation junctions
     if jb is not None:
         yield jb
+
+
+def _pair_bases(both_win, *, hap_off, hap_len, starts, flen, forward_first, length
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """R1 and R2 bases in sequencing order, each gathered in one pass.
+
+    ``both_win`` are the length-``length`` windows of every haplotype followed by its reverse
+    complement; ``hap_off``/``hap_len`` (n,) locate each pair's haplotype there. The left read
+    starts at the fragment start, the right one is the reverse complement of the fragment's
+    last ``length`` bases; R1 is the left one when ``forward_first``. Rows of fragments
+    shorter than the read are left for the caller (their index is clamped into range).
+
+    Returns
+    -------
+    r1, r2 : (n, length) uint8
+    """
+    fwd = hap_off + starts
+    rev = hap_off + 2 * hap_len - (starts + flen)
+    rev = np.where(flen < length, fwd, rev)
+    if both_win is None:
+        return (np.empty((len(starts), length), np.uint8),) * 2
+    return (both_win[np.where(forward_first, fwd, rev)],
+            both_win[np.where(forward_first, rev, fwd)])
 
 
 def _short_reads(*, hap: Haplotype, rows, hs, fl, length, left, right, lpos, rpos, lspan, rspan,
