@@ -34,6 +34,10 @@ from pathlib import Path
 
 import yaml
 
+# As the CLI (synthlib.cli) and every Dask worker (distributed's nanny.pre-spawn-environ) run:
+# no BLAS thread pool spinning beside the generator. Set before numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 __all__ = ["build_spec", "write_spec", "LEARNED_MODEL"]
 
 #: The learned preset (from real NA12878 HiSeq X reads; see synthlib/data/models/README.md).

@@ -6,6 +6,7 @@ Every :class:`~synthlib.errors.SynthError` becomes one line on stderr and exit s
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .display import human_bytes
+# Parallel work runs in Dask worker processes, whose nanny sets the same (distributed's
+# nanny.pre-spawn-environ); here too a BLAS thread pool would only spin beside the generator.
+# It must be set before numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from .display import human_bytes  # noqa: E402
 from .errors import SynthError
 
 __all__ = ["app", "main"]

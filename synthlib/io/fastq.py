@@ -23,7 +23,7 @@ def read_names(prefix: str, serial: np.ndarray, *, digits: int = 9) -> np.ndarra
     return out
 
 
-def fastq_bytes(names: np.ndarray, bases: np.ndarray, quals: np.ndarray) -> bytes:
+def fastq_bytes(names: np.ndarray, bases: np.ndarray, quals: np.ndarray) -> memoryview:
     """FASTQ records ``@name\\nSEQ\\n+\\nQUAL\\n``.
 
     Parameters
@@ -31,6 +31,11 @@ def fastq_bytes(names: np.ndarray, bases: np.ndarray, quals: np.ndarray) -> byte
     names : (n, W) uint8
     bases : (n, L) uint8 ASCII
     quals : (n, L) uint8 Phred (0..93); +33 is added here.
+
+    Returns
+    -------
+    memoryview
+        The records as one contiguous bytes-like buffer (no copy into a ``bytes``).
     """
     n, w = names.shape
     length = bases.shape[1]
@@ -45,4 +50,4 @@ def fastq_bytes(names: np.ndarray, bases: np.ndarray, quals: np.ndarray) -> byte
     c += 3
     np.add(quals, 33, out=rec[:, c : c + length])
     rec[:, -1] = 10
-    return rec.tobytes()
+    return memoryview(rec.reshape(-1))

@@ -110,4 +110,4 @@ def deflate(data, level: int = 0) -> bytes | None:
     ret = run(stream)
     if ret != _COMP_OK:
         return None
-    return out.raw[: head.total_out]
+    return ctypes.string_at(out, head.total_out)

@@ -53,8 +53,8 @@ def _revcomp(m: np.ndarray) -> np.ndarray:
 class ReadBatch:
     """One batch of simulated pairs: FASTQ text of both mates and raw BAM records."""
 
-    r1: bytes
-    r2: bytes
+    r1: bytes | memoryview
+    r2: bytes | memoryview
     records: list[RecordBatch]
     """Raw BAM records in parts, unsorted (empty without a BAM): sorted once, by the caller."""
     pairs: int
