@@ -105,7 +105,10 @@ def _plan(spec_path: Path):
 
 
 def _serial(args) -> dict:
+    from synthlib.allocator import keep_freed_memory
     from synthlib.generate import load_model, merge_units, run_unit
+
+    keep_freed_memory()  # as the CLI and the flows' unit tasks do
 
     cpu0, t0 = _cpu(), time.perf_counter()
     plan = _plan(args.spec)
@@ -192,7 +195,10 @@ def _flow(args) -> dict:
 
 
 def _profile(args) -> dict:
+    from synthlib.allocator import keep_freed_memory
     from synthlib.generate import load_model, run_unit
+
+    keep_freed_memory()
 
     plan = _plan(args.spec)
     model = load_model(plan)

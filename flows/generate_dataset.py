@@ -10,6 +10,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
+from synthlib.allocator import keep_freed_memory
 from synthlib.catalog import resolve_spec
 from synthlib.generate import (
     UnitResult,
@@ -50,6 +51,7 @@ def plan_task(spec_ref: str) -> Plan:
 
 @task(cache_policy=NO_CACHE)
 def unit_task(plan: Shipped[Plan], unit: WorkUnit, workdir: str) -> UnitResult:
+    keep_freed_memory()
     return run_unit(plan.value, unit, workdir=Path(workdir))
 
 

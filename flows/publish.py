@@ -36,6 +36,7 @@ from prefect.tasks import exponential_backoff
 import synthlib
 from flows.generate_dataset import merge_task, plan_task
 from flows.runtime import Shipped, dask_task_runner, ensure_api
+from synthlib.allocator import keep_freed_memory
 from synthlib.errors import CatalogError, StorageError
 from synthlib.generate import UnitResult, promote, run_unit, stage_dir, write_manifest
 from synthlib.io.storage import Storage, open_storage
@@ -134,6 +135,7 @@ def _unit_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 @task(cache_key_fn=_unit_cache_key, persist_result=True)
 def unit_task(plan: Plan, unit: WorkUnit, workdir: str) -> UnitResult:
     """Simulate one unit into ``workdir``; its result is persisted under the unit cache key."""
+    keep_freed_memory()
     return run_unit(plan, unit, workdir=Path(workdir))
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 # It must be set before numpy is first imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from .allocator import keep_freed_memory  # noqa: E402
 from .display import human_bytes  # noqa: E402
 from .errors import SynthError
 
@@ -332,6 +333,7 @@ def model_insert_sizes(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; map library errors to one line and exit status 2."""
+    keep_freed_memory()
     try:
         app(args=argv, standalone_mode=False)
     except SynthError as exc:

@@ -48,6 +48,9 @@ def reg2bin(beg: np.ndarray, end: np.ndarray) -> np.ndarray:
     return np.select(conds, choices, default=0).astype(np.uint16)
 
 
+_GATHER_SLICE = 4096
+
+
 def _gather(sources: list[np.ndarray], source: np.ndarray, starts: np.ndarray,
             lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate records ``sources[source[i]][starts[i] : starts[i] + lens[i]]`` in order.
@@ -59,16 +62,24 @@ def _gather(sources: list[np.ndarray], source: np.ndarray, starts: np.ndarray,
     offsets = np.zeros(len(lens) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
     out = np.empty(int(offsets[-1]), dtype=np.uint8)
-    for b, data in enumerate(sources):
-        in_b = source == b
-        for width in np.unique(lens[in_b]).tolist():
-            if width == 0:
-                continue
-            sel = np.flatnonzero(in_b & (lens == width))
-            cell = np.dtype((np.void, width))
-            src = np.ndarray((len(data) - width + 1,), cell, buffer=data, strides=(1,))
-            dst = np.ndarray((len(out) - width + 1,), cell, buffer=out, strides=(1,))
-            dst[offsets[sel]] = src[starts[sel]]
+    if not len(lens):
+        return out, offsets
+    # Records grouped by (source, width) in one stable sort, then one move per group.
+    group = np.asarray(source, dtype=np.int64) * (int(lens.max()) + 1) + lens
+    by_group = np.argsort(group, kind="stable")
+    cuts = np.flatnonzero(np.diff(group[by_group])) + 1
+    for sel in np.split(by_group, cuts):
+        width = int(lens[sel[0]])
+        if width == 0:
+            continue
+        data = sources[int(source[sel[0]])]
+        cell = np.dtype((np.void, width))
+        src = np.ndarray((len(data) - width + 1,), cell, buffer=data, strides=(1,))
+        dst = np.ndarray((len(out) - width + 1,), cell, buffer=out, strides=(1,))
+        # In slices, so the gathered temporary stays small (reused, cache-sized memory).
+        for a in range(0, len(sel), _GATHER_SLICE):
+            part = sel[a : a + _GATHER_SLICE]
+            dst[offsets[part]] = src[starts[part]]
     return out, offsets
 
 
