@@ -35,7 +35,7 @@ from prefect.tasks import exponential_backoff
 
 import synthlib
 from flows.generate_dataset import merge_task, plan_task
-from flows.runtime import Shipped, dask_task_runner, ensure_api
+from flows.runtime import Shipped, dask_task_runner, ensure_api, state_exception
 from synthlib.allocator import keep_freed_memory
 from synthlib.errors import CatalogError, StorageError
 from synthlib.generate import UnitResult, promote, run_unit, stage_dir, write_manifest
@@ -141,12 +141,7 @@ def unit_task(plan: Plan, unit: WorkUnit, workdir: str) -> UnitResult:
 
 def _is_io_error(task: Any, task_run: Any, state: Any) -> bool:
     """Retry only storage failures; a QC refusal or a catalog conflict will not heal."""
-    exc = state.data if isinstance(state.data, BaseException) else None
-    if exc is None:
-        try:
-            exc = state.result(raise_on_failure=False)
-        except Exception:  # noqa: BLE001 - an unreadable state is not worth retrying
-            return False
+    exc = state_exception(state)
     return isinstance(exc, StorageError | OSError | ConnectionError | TimeoutError)
 
 

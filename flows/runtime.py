@@ -8,9 +8,10 @@ one API: the configured one, or a single temporary server started here.
 from __future__ import annotations
 
 import os
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["prepare_environment", "ensure_api", "dask_task_runner", "run_on_dask", "Shipped"]
+__all__ = ["prepare_environment", "ensure_api", "dask_task_runner", "run_on_dask", "Shipped",
+           "state_exception"]
 
 _DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -20,6 +21,17 @@ _DEFAULTS = {
     "DASK_LOGGING__DISTRIBUTED": "error",
     "DASK_DISTRIBUTED__WORKER__DAEMON": "false",
 }
+
+
+def state_exception(state: Any) -> BaseException | None:
+    """The exception a failed task state holds (for retry conditions), or None."""
+    if isinstance(state.data, BaseException):
+        return state.data
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # noqa: BLE001 - an unreadable state is not worth retrying
+        return None
+    return exc if isinstance(exc, BaseException) else None
 
 
 def prepare_environment() -> None:

@@ -33,7 +33,7 @@ from synthlib.spike.spec import (
     write_variants_vcf,
 )
 
-from .runtime import dask_task_runner, run_on_dask
+from .runtime import dask_task_runner, run_on_dask, state_exception
 
 __all__ = ["spike_bam_flow", "run_spike", "FILES"]
 
@@ -48,12 +48,7 @@ _FINAL = ("HTTP 4", "certificate not trusted", "CERTIFICATE_VERIFY_FAILED", "CA 
 
 def _is_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry network trouble (refused, reset, 5xx, cut short); not a 404 or an untrusted cert."""
-    exc = state.data if isinstance(state.data, BaseException) else None
-    if exc is None:
-        try:
-            exc = state.result(raise_on_failure=False)
-        except Exception:  # noqa: BLE001 - an unreadable state is not worth retrying
-            return False
+    exc = state_exception(state)
     if isinstance(exc, ReferenceDataError):
         return not any(s in str(exc) for s in _FINAL)
     return isinstance(exc, OSError | ConnectionError | TimeoutError)

@@ -48,9 +48,6 @@ def reg2bin(beg: np.ndarray, end: np.ndarray) -> np.ndarray:
     return np.select(conds, choices, default=0).astype(np.uint16)
 
 
-_GATHER_SLICE = 4096
-
-
 def _gather(sources: list[np.ndarray], source: np.ndarray, starts: np.ndarray,
             lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate records ``sources[source[i]][starts[i] : starts[i] + lens[i]]`` in order.
@@ -76,10 +73,7 @@ def _gather(sources: list[np.ndarray], source: np.ndarray, starts: np.ndarray,
         cell = np.dtype((np.void, width))
         src = np.ndarray((len(data) - width + 1,), cell, buffer=data, strides=(1,))
         dst = np.ndarray((len(out) - width + 1,), cell, buffer=out, strides=(1,))
-        # In slices, so the gathered temporary stays small (reused, cache-sized memory).
-        for a in range(0, len(sel), _GATHER_SLICE):
-            part = sel[a : a + _GATHER_SLICE]
-            dst[offsets[part]] = src[starts[part]]
+        dst[offsets[sel]] = src[starts[sel]]
     return out, offsets
 
 

@@ -580,9 +580,10 @@ def simulate_unit(
     # forward read at ``off + start``, the reverse one at ``off + 2 * len - (start + flen)``.
     hap_len = np.array([len(h.seq) for h in haps], dtype=np.int64)
     hap_off = np.concatenate(([0], np.cumsum(2 * hap_len)[:-1])).astype(np.int64)
-    both = np.concatenate([x for h in haps for x in (h.seq, _COMP[h.seq[::-1]])]) if haps else (
-        np.zeros(length, np.uint8))
-    both_win = sliding_window_view(both, length) if len(both) >= length else None
+    # (N-padded so that it always holds a window; the padding is never read.)
+    both = np.concatenate([x for h in haps for x in (h.seq, _COMP[h.seq[::-1]])]
+                          + [np.full(length, ord("N"), np.uint8)])
+    both_win = sliding_window_view(both, length)
     ref_id = plan.reference.contigs.index(unit.contig)
     prefix = f"{spec.id}:{unit.index:06d}:"
     rg = b"RGZ" + sample.encode() + b"\0"
@@ -699,8 +700,6 @@ def _pair_bases(both_win, *, hap_off, hap_len, starts, flen, forward_first, leng
     fwd = hap_off + starts
     rev = hap_off + 2 * hap_len - (starts + flen)
     rev = np.where(flen < length, fwd, rev)
-    if both_win is None:
-        return (np.empty((len(starts), length), np.uint8),) * 2
     return (both_win[np.where(forward_first, fwd, rev)],
             both_win[np.where(forward_first, rev, fwd)])
 
