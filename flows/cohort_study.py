@@ -28,7 +28,7 @@ from synthlib.cohort.study import (
 )
 from synthlib.generate import dataset_dir, staged, write_manifest
 
-from .generate_dataset import _tick, merge_task, promote_task, unit_task
+from .generate_dataset import _tick, merged, promote_task, submit_merges, submit_units
 from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["cohort_study", "run_cohort_study"]
@@ -60,8 +60,8 @@ def finish_task(
     return finish_cohort(plan, regions=regions, out_dir=Path(staging))
 
 
-def _sample_reads(plan: CohortStudyPlan, *, staging: Path, work: Path, futures: list
-                  ) -> list[str]:
+def _sample_reads(plan: CohortStudyPlan, *, staging: Path, work: Path, futures: list,
+                  workers: int) -> list[str]:
     """Reads for the chosen samples: each is an ordinary dataset (units as Dask tasks, then a
     merge) whose background is its own column of the joint VCF, under ``samples/<id>/``."""
     from synthlib.cohort.reads import extract_sample_vcf, read_sample_ids, sample_spec
@@ -75,18 +75,26 @@ def _sample_reads(plan: CohortStudyPlan, *, staging: Path, work: Path, futures: 
         sspec = sample_spec(plan.spec, sample=sample, index=index, genotypes_vcf=gvcf)
         (work / sample).mkdir()
         plans.append((sample, plan_dataset(sspec, base_dir=plan.base_dir)))
-    units = [unit_task.submit(Shipped(sp), u, str(work / s)) for s, sp in plans for u in sp.units]
+    ships = {s: Shipped(sp) for s, sp in plans}
+    units = [fut for s, _ in plans
+             for fut in submit_units(ships[s], str(work / s), workers=workers)]
     futures += units
     for i, fut in enumerate(units):
         fut.result()
         _tick("sample reads", i + 1, len(units))
     written = []
-    for sample, sp in plans:
+    merges = {}
+    for sample, _ in plans:
         out = staging / "samples" / sample
         out.mkdir(parents=True)
-        names = merge_task(Shipped(sp), str(work / sample), str(out))
-        write_manifest(sp, out_dir=out, files=names, run={"executor": "prefect+dask"})
-        written += [f"samples/{sample}/{name}" for name in [*names, "manifest.json"]]
+        merges[sample] = submit_merges(ships[sample], str(work / sample), str(out))
+    futures += [f for fs in merges.values() for f in fs]
+    for sample, sp in plans:
+        out = staging / "samples" / sample
+        digests = merged(merges[sample])
+        write_manifest(sp, out_dir=out, files=list(digests), run={"executor": "prefect+dask"},
+                       digests=digests)
+        written += [f"samples/{sample}/{name}" for name in [*digests, "manifest.json"]]
     return written
 
 
@@ -153,7 +161,8 @@ def cohort_study(
             regions = [m.result() for m in merges]
             _tick("merge", 1, 1)
             files, qc = finish_task(plan, regions, str(staging))
-            files += _sample_reads(plan, staging=staging, work=work, futures=futures)
+            files += _sample_reads(plan, staging=staging, work=work, futures=futures,
+                                   workers=workers)
             if qc_samples:
                 qc, qc_files = _cohort_qc(plan, staging=staging, base=qc, futures=futures)
                 files += qc_files

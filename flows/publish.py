@@ -31,10 +31,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
 import synthlib
-from flows.generate_dataset import merge_task, plan_task
+from flows.generate_dataset import merged, plan_task, submit_merges
 from flows.runtime import Shipped, dask_task_runner, ensure_api, state_exception
 from synthlib.allocator import keep_freed_memory
 from synthlib.errors import CatalogError, StorageError
@@ -127,16 +128,16 @@ def _unit_shards(plan: Plan, unit: WorkUnit, units: Path) -> list[Path]:
 
 def _unit_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     # The unit's output is a function of the spec and the software only; the index names it.
-    plan: Plan = parameters["plan"]
+    plan: Plan = parameters["plan"].value
     unit: WorkUnit = parameters["unit"]
     return f"synth-unit-{spec_hash(plan.spec)}-{synthlib.__version__}-{unit.index}"
 
 
 @task(cache_key_fn=_unit_cache_key, persist_result=True)
-def unit_task(plan: Plan, unit: WorkUnit, workdir: str) -> UnitResult:
+def unit_task(plan: Shipped[Plan], unit: WorkUnit, workdir: str) -> UnitResult:
     """Simulate one unit into ``workdir``; its result is persisted under the unit cache key."""
     keep_freed_memory()
-    return run_unit(plan, unit, workdir=Path(workdir))
+    return run_unit(plan.value, unit, workdir=Path(workdir))
 
 
 def _is_io_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -228,23 +229,27 @@ def _generate(plan: Plan, work: DatasetWork, *, workers: int) -> dict:
     t0 = time.perf_counter()
     storage = work.results  # a Path: Prefect stores results there without a saved block
     futures = []
+    shipped = Shipped(plan)
     for u in plan.units:
         # A cached result whose shards were deleted would be a lie: recompute that unit.
         missing = not all(p.is_file() for p in _unit_shards(plan, u, work.units))
         runner = unit_task.with_options(result_storage=storage, refresh_cache=missing or None)
-        futures.append(runner.submit(plan, u, str(work.units)))
+        futures.append(runner.submit(shipped, u, str(work.units)))
     results: list[UnitResult] = [f.result() for f in futures]
     cached = sum(1 for f in futures if f.state.name == "Cached")
     staging = stage_dir(final)
+    merges: list = []
     try:
-        files = merge_task(Shipped(plan), str(work.units), str(staging))
+        merges += submit_merges(shipped, str(work.units), str(staging))
+        digests = merged(merges)
         run = {"executor": "prefect+dask", "workers": workers,
                "seconds": round(time.perf_counter() - t0, 2),
                "pairs": sum(r.pairs for r in results),
                "unit_seconds": round(sum(r.seconds for r in results), 2),
                "units_cached": cached}
-        write_manifest(plan, out_dir=staging, files=files, run=run)
+        write_manifest(plan, out_dir=staging, files=list(digests), run=run, digests=digests)
     except BaseException:
+        wait(merges)  # a failed part must not leave the others writing into a removed folder
         shutil.rmtree(staging, ignore_errors=True)
         raise
     promote(staging, final, overwrite=True)

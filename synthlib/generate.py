@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.metadata
 import json
 import os
 import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,8 @@ from .errors import SynthError
 from .io import bgzf
 from .io.bai import BaiWriter, PartialIndex, block_starts, partial_index, record_table
 from .io.bam import RecordBatch, bam_header
-from .io.checksums import digest_file
+from .io.checksums import FileDigest, digest_file
+from .io.record_sort import RecordSorter
 from .plan import Plan, WorkUnit
 from .reads.errormodel import ErrorModel
 from .reads.simulate import simulate_unit
@@ -50,6 +52,8 @@ __all__ = [
     "UnitResult",
     "run_unit",
     "merge_units",
+    "merge_parts",
+    "MERGE_PARTS",
     "write_manifest",
     "write_manifest_for",
     "dataset_dir",
@@ -139,35 +143,83 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
     variants = chunk_variants(plan, unit)
     _atomic_write(workdir / f"{unit.name}.vcf.bgzf", bgzf.compress(vcf_records(variants).encode()))
 
-    r1_parts, r2_parts, records = [], [], []
     pairs = 0
     support: dict[str, list[int]] = {}
-    for batch in simulate_unit(plan, unit, model=model, sample=_sample(spec)):
-        add_support(support, batch.support)
+    # FASTQ blocks go to disk as they are made and records to a bounded sorter: a unit's
+    # memory follows its batch size, not its coverage.
+    with contextlib.ExitStack() as stack:
+        mates = []
         if spec.outputs.fastq:
-            r1_parts.append(bgzf.compress(batch.r1))
-            r2_parts.append(bgzf.compress(batch.r2))
-        records.extend(batch.records)
-        pairs += batch.pairs
-    if spec.somatic is not None:  # realized VAF counts, summed over units at merge time
-        write_support(workdir / f"{unit.name}.support.json", support)
-    if spec.outputs.fastq:
-        _atomic_write(workdir / f"{unit.name}.R1.bgzf", r1_parts)
-        _atomic_write(workdir / f"{unit.name}.R2.bgzf", r2_parts)
-    if spec.outputs.bam:
-        allrec = RecordBatch.merge_sorted(records)
-        inside, spill = allrec.split(unit.end)
-        head, body = inside.split(unit.start + _head_margin(plan))
-        _save_records(workdir / f"{unit.name}.bam.head.npz", head)
-        body_bytes = bgzf.compress(body.data)
-        _atomic_write(workdir / f"{unit.name}.bam.body.bgzf", body_bytes)
-        # The body's own index; the merge only shifts it to the body's place in the file.
-        tmp = workdir / f"{unit.name}.bam.body.idx.tmp.npz"
-        partial_index(record_table(body.data, body.offsets),
-                      blocks=block_starts(body_bytes)).save(tmp)
-        os.replace(tmp, workdir / f"{unit.name}.bam.body.idx.npz")
-        _save_records(workdir / f"{unit.name}.bam.spill.npz", spill)
+            mates = [stack.enter_context(_AtomicFile(workdir / f"{unit.name}.{m}.bgzf"))
+                     for m in ("R1", "R2")]
+        sorter = stack.enter_context(RecordSorter(workdir=workdir, stem=f"{unit.name}.bam"))
+        for batch in simulate_unit(plan, unit, model=model, sample=_sample(spec)):
+            add_support(support, batch.support)
+            if mates:
+                mates[0].write(bgzf.compress(batch.r1))
+                mates[1].write(bgzf.compress(batch.r2))
+            sorter.add(batch.records)
+            pairs += batch.pairs
+        if spec.somatic is not None:  # realized VAF counts, summed over units at merge time
+            write_support(workdir / f"{unit.name}.support.json", support)
+        for mate in mates:
+            mate.commit()
+        if spec.outputs.bam:
+            _write_bam_shards(plan, unit, workdir, sorter)
     return UnitResult(unit.index, pairs, len(variants), time.perf_counter() - t0)
+
+
+class _AtomicFile:
+    """A file written under ``<name>.tmp`` and renamed into place by :meth:`commit`; left
+    uncommitted (an exception), the partial file is removed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.tmp = path, path.with_name(path.name + ".tmp")
+        self._fh = open(self.tmp, "wb")  # noqa: SIM115 - closed by commit or __exit__
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._fh.write(data)
+
+    def commit(self) -> None:
+        self._fh.close()
+        os.replace(self.tmp, self.path)
+
+    def __enter__(self) -> _AtomicFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+            self.tmp.unlink(missing_ok=True)
+
+
+def _write_bam_shards(plan: Plan, unit: WorkUnit, workdir: Path, sorter: RecordSorter) -> None:
+    """The unit's records, sorted, as three shards: ``head`` (below ``start`` + margin, where
+    the previous unit's spill sorts in), the compressed ``body`` with its partial index, and
+    ``spill`` (at or past ``end``, from fragments that start inside)."""
+    head_cut = unit.start + _head_margin(plan)
+    heads, spills, index = [], [], []
+    with _AtomicFile(workdir / f"{unit.name}.bam.body.bgzf") as body_file:
+        written = 0
+        for piece in sorter.pieces():
+            inside, spill = piece.split(unit.end)
+            head, body = inside.split(head_cut)
+            # Copies: a view would keep the whole piece alive until the end.
+            heads.append(head.copy())
+            spills.append(spill.copy())
+            if len(body) or not index:
+                data = bgzf.compress(body.data)
+                # The body's own index; the merge only shifts it to the body's place.
+                index.append(partial_index(record_table(body.data, body.offsets),
+                                           blocks=block_starts(data)).shifted(written))
+                body_file.write(data)
+                written += len(data)
+        body_file.commit()
+    _save_records(workdir / f"{unit.name}.bam.head.npz", RecordBatch.concat(heads))
+    tmp = workdir / f"{unit.name}.bam.body.idx.tmp.npz"
+    PartialIndex.concat(index).save(tmp)
+    os.replace(tmp, workdir / f"{unit.name}.bam.body.idx.npz")
+    _save_records(workdir / f"{unit.name}.bam.spill.npz", RecordBatch.concat(spills))
 
 
 def _append(fh, src_path: Path) -> None:
@@ -230,8 +282,27 @@ def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path) -> None:
     bai.write(index)
 
 
-def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
+#: Outputs merged independently of each other (so a cluster can merge them side by side),
+#: the longest first: the BAM's merge re-sorts the records near unit seams and builds the BAI.
+MERGE_PARTS = ("bam", "r1", "r2", "vcf")
+
+
+def merge_parts(plan: Plan) -> list[str]:
+    """The :data:`MERGE_PARTS` this plan writes, in order."""
+    out = plan.spec.outputs
+    wanted = {"r1": out.fastq, "r2": out.fastq, "bam": out.bam, "vcf": out.vcf}
+    return [p for p in MERGE_PARTS if wanted[p]]
+
+
+def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
+                parts: Sequence[str] | None = None) -> list[str]:
     """Concatenate the shards of every unit, in unit order, into the final files.
+
+    Parameters
+    ----------
+    parts
+        Which of :func:`merge_parts` to write (default: all of them). Parts share no files,
+        so they may run at the same time in different processes.
 
     Returns
     -------
@@ -240,22 +311,28 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
     """
     workdir, out_dir = Path(workdir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    todo = merge_parts(plan)
+    if parts is not None:
+        unknown = sorted(set(parts) - set(MERGE_PARTS))
+        if unknown:
+            raise SynthError(f"unknown merge part(s) {unknown}; parts are {list(MERGE_PARTS)}")
+        todo = [p for p in todo if p in parts]
     spec = plan.spec
     names = [u.name for u in plan.units]
     written = []
-    if spec.outputs.fastq:
-        for mate in ("r1", "r2"):
+    for mate in ("r1", "r2"):
+        if mate in todo:
             tmp = out_dir / (FILES[mate] + ".tmp")
             _concat(tmp, [workdir / f"{n}.{mate.upper()}.bgzf" for n in names])
             os.replace(tmp, out_dir / FILES[mate])
             written.append(FILES[mate])
-    if spec.outputs.bam:
+    if "bam" in todo:
         tmp = out_dir / (FILES["bam"] + ".tmp")
         _merge_bam(plan, workdir, tmp, out_dir / (FILES["bai"] + ".tmp"))
         os.replace(out_dir / (FILES["bai"] + ".tmp"), out_dir / FILES["bai"])
         os.replace(tmp, out_dir / FILES["bam"])
         written += [FILES["bam"], FILES["bai"]]
-    if spec.outputs.vcf:
+    if "vcf" in todo:
         header = vcf_header(contigs=plan.reference.lengths, sample=_sample(spec),
                             reference_name=spec.reference.name,
                             complex_svs=any(v.svtype == "CPX" for v in plan.spikes))
@@ -277,13 +354,12 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path) -> list[str]:
 
 
 def software_versions() -> dict[str, str]:
-    import pandas
-
     return {
         "synthlib": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "pandas": pandas.__version__,
+        # Read from the installed metadata: importing pandas only for this cost ~0.4 s.
+        "pandas": importlib.metadata.version("pandas"),
         "pysam": pysam.__version__,
         "htslib": pysam.version.__htslib_version__,
         "deflate": bgzf.codec_version(),
@@ -291,22 +367,30 @@ def software_versions() -> dict[str, str]:
 
 
 def write_manifest(
-    plan: Plan, *, out_dir: Path, files: list[str], run: dict, qc: dict | None = None
+    plan: Plan, *, out_dir: Path, files: list[str], run: dict, qc: dict | None = None,
+    digests: Mapping[str, FileDigest] | None = None,
 ) -> Path:
     """Write ``manifest.json`` last: spec, hash, seed, software, and every file's checksums.
 
     Times, paths and worker counts belong here (``run``), never in the data files.
     """
     return write_manifest_for(plan.spec, out_dir=out_dir, files=files, run=run, qc=qc,
-                              plan_summary={"units": len(plan.units), **plan.cost().to_dict()})
+                              plan_summary={"units": len(plan.units), **plan.cost().to_dict()},
+                              digests=digests)
 
 
 def write_manifest_for(
     spec: DatasetSpec, *, out_dir: Path, files: list[str], run: dict, plan_summary: dict,
     qc: dict | None = None, kind: str | None = None,
+    digests: Mapping[str, FileDigest] | None = None,
 ) -> Path:
     """The manifest of any dataset kind (one individual, or ``kind="cohort"``), written
-    atomically; ``plan_summary`` says what was planned and what it was estimated to cost."""
+    atomically; ``plan_summary`` says what was planned and what it was estimated to cost.
+
+    ``digests`` holds checksums already taken by whoever wrote a file (right after writing
+    it, in parallel); every other file is read and digested here.
+    """
+    digests = digests or {}
     manifest = {
         "format": MANIFEST_FORMAT,
         **({"kind": kind} if kind else {}),
@@ -321,7 +405,8 @@ def write_manifest_for(
         "plan": plan_summary,
         "run": run,
         "qc": qc or {"verdict": "not_run", "metrics": {}},
-        "files": [{"path": f, **digest_file(Path(out_dir) / f)} for f in sorted(files)],
+        "files": [{"path": f, **(digests.get(f) or digest_file(Path(out_dir) / f))}
+                  for f in sorted(files)],
     }
     path = Path(out_dir) / "manifest.json"
     _atomic_write(path, (json.dumps(manifest, indent=2, default=_json_scalar) + "\n").encode())
@@ -406,13 +491,13 @@ def companion_files(name: str, sub: Plan, *, staging: Path, work: Path, run: dic
 
 
 def write_pair_manifest(plan: Plan, subs: dict[str, Plan], *, out_dir: Path, files: list[str],
-                        run: dict) -> Path:
+                        run: dict, digests: Mapping[str, FileDigest] | None = None) -> Path:
     """The manifest of a dataset with companions: its plan summary counts them too."""
     summary = {"units": len(plan.units), **plan.cost().to_dict()}
     for name, sub in subs.items():
         summary[name] = {"id": sub.spec.id, "units": len(sub.units), **sub.cost().to_dict()}
     return write_manifest_for(plan.spec, out_dir=out_dir, files=files, run=run,
-                              plan_summary=summary)
+                              plan_summary=summary, digests=digests)
 
 
 def generate_local(plan: Plan, *, dest: Path, overwrite: bool = False) -> Path:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ReferenceDataError, SpecError
+from .errors import ReferenceDataError, SpecError, SynthError
 from .intervals import intersect, merge, parse_region, read_bed, total
 from .reference import Reference
 from .resources import get_reference_bundle, resolve_file
 from .spec import DatasetSpec
-from .variants.model import Variant
+from .variants.model import Variant, variant_key
 from .variants.ploidy import apply_ploidy, ploidy_map, present_intervals
 from .variants.spikes import explicit_spikes, random_spikes
 from .variants.vcf_source import vcf_spikes
@@ -137,6 +137,27 @@ class Plan:
 
             return capture_pairs(self, unit)
         return int(round(self.spec.coverage * unit.territory_bases / (2 * self.spec.reads.length)))
+
+    def unit_batches(self, count: int) -> list[list[WorkUnit]]:
+        """The units cut into at most ``count`` runs of consecutive units with about equal
+        numbers of read pairs: scheduling groups (one task each), so per-task overhead is
+        paid per group; a unit stays the unit of output and of random streams.
+
+        A unit falls in the group where the middle of its share of the pairs lies.
+        """
+        if count < 1:
+            raise SynthError(f"batch count must be at least 1, got {count}",
+                             where="Plan.unit_batches")
+        if not self.units:
+            return []
+        # One pair more per unit, so units without reads still spread out.
+        weights = np.array([self.pairs_for(u) + 1 for u in self.units], dtype=np.float64)
+        middles = np.cumsum(weights) - weights / 2
+        which = np.minimum((middles * count / weights.sum()).astype(np.int64), count - 1)
+        groups: dict[int, list[WorkUnit]] = {}
+        for unit, k in zip(self.units, which.tolist(), strict=True):
+            groups.setdefault(k, []).append(unit)
+        return list(groups.values())
 
     def cost(self) -> CostEstimate:
         pairs = sum(self.pairs_for(u) for u in self.units)
@@ -260,7 +281,7 @@ def plan_dataset(spec: DatasetSpec, *, base_dir: Path | None = None) -> Plan:
 
     explicit = explicit_spikes(spec, ref)
     explicit = sorted(explicit + vcf_spikes(spec, ref, base_dir=base_dir, ploidy=ploidy,
-                                            taken=explicit))
+                                            taken=explicit), key=variant_key)
     rng = np.random.default_rng(unit_seed(spec.seed, Streams.SPIKES))
     strata = None
     if any(r.in_regions for r in spec.variants.random):
@@ -271,5 +292,5 @@ def plan_dataset(spec: DatasetSpec, *, base_dir: Path | None = None) -> Plan:
     randoms = random_spikes(spec, ref, territory=territory_all, targets=target_all or None,
                             taken=explicit, rng=rng, strata=strata)
     return Plan(spec=spec, base_dir=base_dir, reference=ref, units=units,
-                spikes=apply_ploidy(sorted(explicit + randoms), ploidy),
+                spikes=apply_ploidy(sorted(explicit + randoms, key=variant_key), ploidy),
                 germline_vcf=germline_vcf, targets=targets, ploidy=ploidy)

@@ -166,6 +166,15 @@ class PartialIndex:
                             self.l_win, self.l_off + d, self.r_ref, self.r_mapped,
                             self.r_unmapped, self.r_beg + d, self.r_end + d, self.n_no_coor)
 
+    @staticmethod
+    def concat(parts: list[PartialIndex]) -> PartialIndex:
+        """One index of bodies written one after another (each part already shifted to its
+        place): the writer merges chunks and linear minima across parts anyway."""
+        if len(parts) == 1:
+            return parts[0]
+        return PartialIndex(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS),
+                            n_no_coor=sum(p.n_no_coor for p in parts))
+
     def save(self, path: Path) -> None:
         np.savez(path, n_no_coor=np.array(self.n_no_coor),
                  **{f: getattr(self, f) for f in _FIELDS})

@@ -8,6 +8,7 @@ they can be merged in work-unit order and compressed as BGZF bodies.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,23 +122,47 @@ class RecordBatch:
     @staticmethod
     def merge_sorted(batches: list[RecordBatch]) -> RecordBatch:
         """All records of ``batches`` sorted by (pos, key), copied once (no concat first)."""
+        pieces = list(RecordBatch.sorted_pieces(batches, piece_bytes=None))
+        return pieces[0] if pieces else RecordBatch.empty()
+
+    @staticmethod
+    def sorted_pieces(batches: list[RecordBatch], *, piece_bytes: int | None
+                      ) -> Iterator[RecordBatch]:
+        """The records of ``batches`` sorted by (pos, key), as consecutive pieces of about
+        ``piece_bytes`` each (``None``: one piece). Only the order is computed for all
+        records at once; their bytes are copied piece by piece, so sorting needs one
+        piece of memory beyond the input, not a second copy of it."""
         batches = [b for b in batches if len(b)]
         if not batches:
-            return RecordBatch.empty()
+            return
         pos = np.concatenate([b.pos for b in batches])
         key = np.concatenate([b.key for b in batches])
         order = np.lexsort((key, pos))
         source = np.repeat(np.arange(len(batches)), [len(b) for b in batches])[order]
         starts = np.concatenate([b.offsets[:-1] for b in batches])[order]
         lens = np.concatenate([np.diff(b.offsets) for b in batches])[order]
-        data, offsets = _gather([b.data for b in batches], source, starts, lens)
-        return RecordBatch(data, offsets, pos[order], key[order])
+        cuts = [0, len(order)]
+        if piece_bytes is not None:
+            ends = np.cumsum(lens)
+            marks = np.arange(piece_bytes, int(ends[-1]), piece_bytes)
+            cuts = [0, *np.unique(np.searchsorted(ends, marks, side="right")).tolist(),
+                    len(order)]
+        data = [b.data for b in batches]
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            if b > a:
+                piece, offsets = _gather(data, source[a:b], starts[a:b], lens[a:b])
+                yield RecordBatch(piece, offsets, pos[order[a:b]], key[order[a:b]])
 
     def slice(self, start: int, stop: int) -> RecordBatch:
         """Records ``start:stop`` as a view (no copy)."""
         o0, o1 = int(self.offsets[start]), int(self.offsets[stop])
         return RecordBatch(self.data[o0:o1], self.offsets[start : stop + 1] - o0,
                            self.pos[start:stop], self.key[start:stop])
+
+    def copy(self) -> RecordBatch:
+        """The records in arrays of their own (a slice's views keep its parent alive)."""
+        return RecordBatch(self.data.copy(), self.offsets.copy(), self.pos.copy(),
+                           self.key.copy())
 
     def sorted(self) -> RecordBatch:
         return RecordBatch.merge_sorted([self])

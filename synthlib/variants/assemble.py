@@ -23,7 +23,7 @@ import numpy as np
 from ..plan import Plan, Streams, WorkUnit, unit_seed
 from .breakend import TRA
 from .germline import participant_genotypes, sample_germline
-from .model import Variant
+from .model import Variant, variant_key
 from .ploidy import haploid_germline
 from .sv import hap_copies
 
@@ -101,7 +101,7 @@ def chunk_variants(plan: Plan, unit: WorkUnit) -> list[Variant]:
         somatic = [v for v in somatic
                    if not any(g.pos <= (v.pos + 1 if v.svend is not None else v.end)
                               and v.pos <= g.end for g in accepted)]
-    result = sorted(plain + somatic + accepted)
+    result = sorted(plain + somatic + accepted, key=variant_key)
     if len(cache) > 4:
         cache.clear()
     cache[key] = result

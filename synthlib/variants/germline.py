@@ -15,7 +15,7 @@ import numpy as np
 import pysam
 
 from ..errors import ReferenceDataError
-from .model import Variant, normalize
+from .model import Variant, normalize, variant_key
 
 __all__ = ["sample_germline", "participant_genotypes", "vcf_samples"]
 
@@ -138,7 +138,7 @@ def sample_germline(
                 Variant(chrom, npos, nref, nalt, gt=gt, source="germline", vid=fields[2],
                         af=float(afs[allele]))
             )
-    return sorted(out)
+    return sorted(out, key=variant_key)
 
 
 def vcf_samples(vcf: Path) -> list[str]:
@@ -224,4 +224,4 @@ def participant_genotypes(
                     continue
                 out.append(Variant(chrom, npos, nref, nalt, gt=(int(a == allele), int(b == allele)),
                                    source="germline", vid=rec.id or "."))
-    return sorted(out)
+    return sorted(out, key=variant_key)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-__all__ = ["Variant", "normalize", "variant_type", "carrier_fraction", "gt_text"]
+__all__ = ["Variant", "variant_key", "normalize", "variant_type", "carrier_fraction", "gt_text"]
 
 
 @dataclass(frozen=True, order=True)
@@ -62,6 +63,11 @@ class Variant:
     @property
     def label(self) -> str:
         return f"{self.chrom}:{self.pos + 1} {self.ref}>{self.alt}"
+
+
+#: Sort key giving the dataclass order (its fields as one tuple) with the comparison in C:
+#: sorting tens of thousands of variants by ``Variant.__lt__`` cost ~0.4 s per plan.
+variant_key = operator.attrgetter(*(f.name for f in fields(Variant)))
 
 
 def carrier_fraction(v: Variant) -> float:

@@ -20,7 +20,7 @@ from .breakend import (
     random_translocations,
 )
 from .complex import envelope_size, make_complex, random_layout
-from .model import Variant, normalize
+from .model import Variant, normalize, variant_key
 from .occupancy import Occupancy
 from .sv import SV_TYPES, check_sv_fits, cnv_genotype, make_sv
 
@@ -114,9 +114,10 @@ def explicit_spikes(spec: DatasetSpec, reference: Reference) -> list[Variant]:
             v = _with_vid(v, ".")
         check_sv_fits(spec, sv.chrom, v.pos, max(v.end, v.pos + 2), where=where)
         out.append(v)
-    check_no_overlap(sorted(out), what="variants.explicit")
-    check_breaks_clear(sorted(out), pad=junction_pad(spec), what="variants.structural.explicit")
-    return sorted(out)
+    out.sort(key=variant_key)
+    check_no_overlap(out, what="variants.explicit")
+    check_breaks_clear(out, pad=junction_pad(spec), what="variants.structural.explicit")
+    return out
 
 
 def _with_vid(v: Variant, vid: str) -> Variant:
@@ -282,7 +283,7 @@ def random_spikes(
             )
     if n_plain == len(groups):
         out += _somatic_svs(spec, reference, territory=territory, occupied=occupied)
-    return sorted(out)
+    return sorted(out, key=variant_key)
 
 
 def _somatic_svs(spec: DatasetSpec, reference: Reference, *, territory, occupied) -> list:

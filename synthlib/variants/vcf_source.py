@@ -41,7 +41,7 @@ import pysam
 
 from ..errors import ReferenceDataError, VariantError
 from ..reference import Reference
-from .model import Variant, normalize
+from .model import Variant, normalize, variant_key
 from .sv import check_sv_fits, make_sv
 
 __all__ = ["VcfRecord", "Breakend", "read_vcf_records", "parse_breakend", "vcf_variants",
@@ -554,7 +554,7 @@ def vcf_variants(
     items = [(apply_ploidy([v], ploidy or {}, where_of=lambda _v, w=w: w)[0], w)
              for v, w in items]
     _check_haplotype_overlap(items)
-    return sorted(v for v, _ in items)
+    return sorted((v for v, _ in items), key=variant_key)
 
 
 def vcf_spikes(spec, reference: Reference, *, base_dir: Path | None,
