@@ -26,6 +26,10 @@ def test_flow_is_deterministic_across_worker_counts(prefect_api, demo_dataset, t
     assert _md5s(one) == _md5s(two) == _md5s(demo_dataset)
     manifest = json.loads((two / "manifest.json").read_text())
     assert manifest["run"]["executor"] == "prefect+dask" and manifest["run"]["workers"] == 2
+    # Checksums taken by the merge tasks are those of the files as they stand.
+    for entry in manifest["files"]:
+        assert {k: entry[k] for k in ("size", "md5", "crc32c_b64")} == {
+            k: digest_file(two / entry["path"])[k] for k in ("size", "md5", "crc32c_b64")}
     # QC ran inside the flow before the folder appeared, and passed.
     assert manifest["qc"]["verdict"] == "pass"
     assert (two / "qc" / "qc.json").exists() and (two / "qc" / "report.html").exists()
