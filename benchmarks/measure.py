@@ -70,6 +70,9 @@ def run_measured(
     """
     if not command:
         raise ValueError("empty command")
+    # Dirty pages of earlier runs (a gigabyte of reads) would otherwise be written back
+    # while this one runs, and its writes throttled: every run starts from a clean cache.
+    os.sync()
     with tempfile.TemporaryDirectory(prefix="bench-io-") as tmp:
         out_path = Path(stdout_path) if stdout_path else Path(tmp) / "stdout"
         err_path = Path(tmp) / "stderr"
