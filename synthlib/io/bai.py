@@ -54,9 +54,19 @@ class RecordTable:
 
 
 
-def _u32(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    b = data[at[:, None] + np.arange(4)].astype(np.uint32)
-    return b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16) | (b[:, 3] << 24)
+#: The first 36 bytes of a BAM record (SAM spec 4.2), read as one item.
+_HEAD = np.dtype([("block_size", "<i4"), ("ref_id", "<i4"), ("pos", "<i4"),
+                  ("l_read_name", "u1"), ("mapq", "u1"), ("bin", "<u2"),
+                  ("n_cigar_op", "<u2"), ("flag", "<u2"), ("rest", "V16")])
+
+
+def _at(data: np.ndarray, dtype: np.dtype | str, at: np.ndarray) -> np.ndarray:
+    """Items of ``dtype`` starting at the byte offsets ``at`` of ``data``: one gather through
+    a view whose items start at every byte (no per-byte gathers)."""
+    dtype = np.dtype(dtype)
+    view = np.ndarray((len(data) - dtype.itemsize + 1,), dtype=dtype, buffer=data,
+                      strides=(1,))
+    return view[at]
 
 
 def record_table(data: np.ndarray, offsets: np.ndarray) -> RecordTable:
@@ -77,19 +87,18 @@ def record_table(data: np.ndarray, offsets: np.ndarray) -> RecordTable:
         z = np.zeros(0, np.int64)
         return RecordTable(z.astype(np.int32), z, z, z.astype(np.int32), z.astype(bool),
                            offsets.copy())
-    ref_id = _u32(data, starts + 4).view(np.int32)
-    beg = _u32(data, starts + 8).view(np.int32).astype(np.int64)
-    bin_mq_nl = _u32(data, starts + 12)
-    flag_nc = _u32(data, starts + 16)
-    l_name = (bin_mq_nl & 0xFF).astype(np.int64)
-    bins = (bin_mq_nl >> 16).astype(np.int32)
-    n_cigar = (flag_nc & 0xFFFF).astype(np.int64)
-    unmapped = ((flag_nc >> 16) & 0x4) != 0
+    head = _at(data, _HEAD, starts)
+    ref_id = head["ref_id"].astype(np.int32)
+    beg = head["pos"].astype(np.int64)
+    l_name = head["l_read_name"].astype(np.int64)
+    bins = head["bin"].astype(np.int32)
+    n_cigar = head["n_cigar_op"].astype(np.int64)
+    unmapped = (head["flag"] & 0x4) != 0
     # Every CIGAR word of every record, gathered at once.
     cig0 = starts + 36 + l_name
     rec_of = np.repeat(np.arange(n), n_cigar)
     within = np.arange(int(n_cigar.sum())) - np.repeat(np.cumsum(n_cigar) - n_cigar, n_cigar)
-    words = _u32(data, cig0[rec_of] + 4 * within)
+    words = _at(data, "<u4", cig0[rec_of] + 4 * within)
     consumed = np.where(_REF_OPS[words & 0xF], words >> 4, 0).astype(np.int64)
     span = np.bincount(rec_of, weights=consumed, minlength=n).astype(np.int64)
     end = beg + np.where(unmapped | (span == 0), 1, span)

@@ -215,29 +215,37 @@ def encode_records(
     tlen: np.ndarray,
     key: np.ndarray,
     tags: bytes | np.ndarray = b"",
+    rows: np.ndarray | None = None,
 ) -> RecordBatch:
     """Encode reads of one contig as raw BAM records.
 
     Parameters
     ----------
-    names : (n, W) uint8
+    rows : (n,) int, optional
+        Row of ``names``, ``bases`` and ``quals`` for each record
+        (default: row i for record i): records are gathered from the batch's arrays in one
+        copy instead of first copying the rows out.
+    names : (m, W) uint8
     pos, flag, mate_pos, tlen, key : (n,) int
     cigars
         Per read, None for a simple ``<L>M`` read or a list of ``(op, length)``; ``None``
         altogether when every read is simple.
     ref_span : (n,) int
         Reference bases each alignment covers (for the bin field).
-    bases, quals : (n, L) uint8
+    bases, quals : (m, L) uint8
         Reference-orientation bases (ASCII) and Phred qualities.
     tags : bytes or (n, T) uint8
         Optional-field bytes shared by all records, or one row per record.
     """
-    n, length = bases.shape
+    n = len(pos)
+    length = bases.shape[1]
+    src = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
     w = names.shape[1] + 1
     tag_rows = np.asarray(np.frombuffer(tags, np.uint8) if isinstance(tags, bytes) else tags)
     tag_len = tag_rows.shape[-1] if tag_rows.size else 0
     seq = _pack_seq(bases)
-    simple = np.ones(n, dtype=bool) if cigars is None else np.array([c is None for c in cigars])
+    simple = np.ones(n, dtype=bool) if cigars is None else np.fromiter(
+        (c is None for c in cigars), dtype=bool, count=n)
     fixed = np.zeros(n, dtype=_FIXED)
     fixed["ref_id"] = ref_id
     fixed["pos"] = pos
@@ -264,23 +272,26 @@ def encode_records(
         f["n_cigar_op"] = len(ops)
         body_len = 36 + w + len(cig) + seq.shape[1] + length + tag_len
         f["block_size"] = body_len - 4
+        r = src[i]
         trow = (tag_rows if tag_rows.ndim == 1 else tag_rows[i]).tobytes() if tag_len else b""
-        blobs.append(f.tobytes() + names[i].tobytes() + b"\0" + cig + seq[i].tobytes()
-                     + quals[i].tobytes() + trow)
+        blobs.append(f.tobytes() + names[r].tobytes() + b"\0" + cig + seq[r].tobytes()
+                     + quals[r].tobytes() + trow)
     tail = b"".join(blobs)
 
     idx = np.flatnonzero(simple)
     data = np.empty(len(idx) * rec_len + len(tail), dtype=np.uint8)
     mat = data[: len(idx) * rec_len].reshape(-1, rec_len)
-    mat[:, :36] = fixed[idx].view(np.uint8).reshape(-1, 36)
-    mat[:, 36 : 36 + w - 1] = names[idx]
+    # Gathered as plain bytes: indexing the structured array itself copies field by field.
+    mat[:, :36] = fixed.view(np.uint8).reshape(n, 36)[idx]
+    ridx = src[idx]
+    mat[:, 36 : 36 + w - 1] = names[ridx]
     mat[:, 36 + w - 1] = 0
     c = 36 + w
     mat[:, c : c + 4] = np.frombuffer(struct.pack("<I", length << 4), np.uint8)
     c += 4
-    mat[:, c : c + seq.shape[1]] = seq[idx]
+    mat[:, c : c + seq.shape[1]] = seq[ridx]
     c += seq.shape[1]
-    mat[:, c : c + length] = quals[idx]
+    mat[:, c : c + length] = quals[ridx]
     if tag_len:
         mat[:, c + length :] = tag_rows if tag_rows.ndim == 1 else tag_rows[idx]
     data[len(idx) * rec_len :] = np.frombuffer(tail, np.uint8)

@@ -766,14 +766,15 @@ def _simple_records(*, easy, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig
     tags = np.concatenate([np.broadcast_to(np.frombuffer(rg, np.uint8), (m, len(rg))),
                            hp_tag], axis=1)
     left_rec = encode_records(
-        names=names[easy], ref_id=ref_id, pos=lpos,
+        names=names, rows=easy, ref_id=ref_id, pos=lpos,
         flag=base | FLAG.MATE_REVERSE | first_flag | dup,
         mapq=60, cigars=lcig if any(c is not None for c in lcig) else None,
-        ref_span=lspan, bases=lseq[easy], quals=lq[easy], mate_pos=rpos, tlen=tlen,
+        ref_span=lspan, bases=lseq, quals=lq, mate_pos=rpos, tlen=tlen,
         key=key[easy], tags=tags)
     right_rec = encode_records(
-        names=names[easy], ref_id=ref_id, pos=rpos, flag=base | FLAG.REVERSE | second_flag | dup,
+        names=names, rows=easy, ref_id=ref_id, pos=rpos,
+        flag=base | FLAG.REVERSE | second_flag | dup,
         mapq=60, cigars=rcig if any(c is not None for c in rcig) else None,
-        ref_span=rspan, bases=rseq[easy], quals=rq[easy], mate_pos=lpos, tlen=-tlen,
+        ref_span=rspan, bases=rseq, quals=rq, mate_pos=lpos, tlen=-tlen,
         key=key[easy] | 1, tags=tags)
     return [left_rec, right_rec]
