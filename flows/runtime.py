@@ -72,7 +72,10 @@ def dask_task_runner(*, workers: int = 2, address: str | None = None):
     # A task goes to a worker only when the worker is free (Dask's default, 1.1, queues a
     # second one on it): our tasks are few and long, and a task queued behind a long one
     # waited there for work stealing while the other worker sat idle.
-    dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
+    # Each worker's statistical profiler samples every thread's stack 100 times a second (for
+    # the dashboard, unused here): about 3 % of a worker's CPU, and GIL waits for the task.
+    dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
+                     "distributed.worker.profile.enabled": False})
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
         cluster_kwargs={
