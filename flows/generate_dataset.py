@@ -30,7 +30,7 @@ from synthlib.plan import Plan, WorkUnit, plan_dataset
 from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["generate_dataset", "run_generate", "set_progress_hook", "submit_units",
-           "submit_merges", "merged", "BATCHES_PER_WORKER"]
+           "submit_merges", "merged"]
 
 _progress: Callable[[str, int, int], None] | None = None
 
@@ -52,12 +52,6 @@ def plan_task(spec_ref: str) -> Plan:
     return plan_dataset(spec, base_dir=base_dir)
 
 
-#: Unit tasks per worker: Prefect's per-task cost (~0.15 s of context, client and state
-#: handling on the worker, ~0.06 s of submission in the flow) is paid per batch of units,
-#: while four batches per worker still leave the cluster little to wait for at the end.
-BATCHES_PER_WORKER = 4
-
-
 @task(cache_policy=NO_CACHE)
 def unit_task(plan: Shipped[Plan], units: list[WorkUnit], workdir: str) -> list[UnitResult]:
     """Simulate a batch of consecutive units (each with its own seeds and shards)."""
@@ -66,9 +60,11 @@ def unit_task(plan: Shipped[Plan], units: list[WorkUnit], workdir: str) -> list[
 
 
 def submit_units(plan: Shipped[Plan], workdir: str, *, workers: int) -> list[PrefectFuture]:
-    """The plan's units in :data:`BATCHES_PER_WORKER` x ``workers`` batches, one task each;
-    each future's result is its batch's list of :class:`UnitResult`."""
-    batches = plan.value.unit_batches(max(1, workers) * BATCHES_PER_WORKER)
+    """The plan's units in batches (:meth:`Plan.unit_batches`), one task each: Prefect's
+    per-task cost (~0.15 s of context, client and state handling on the worker, ~0.06 s of
+    submission here) is paid per batch. Each future's result is its batch's list of
+    :class:`UnitResult`."""
+    batches = plan.value.unit_batches(workers=max(1, workers))
     return [unit_task.submit(plan, batch, workdir) for batch in batches]
 
 

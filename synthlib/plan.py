@@ -138,26 +138,33 @@ class Plan:
             return capture_pairs(self, unit)
         return int(round(self.spec.coverage * unit.territory_bases / (2 * self.spec.reads.length)))
 
-    def unit_batches(self, count: int) -> list[list[WorkUnit]]:
-        """The units cut into at most ``count`` runs of consecutive units with about equal
-        numbers of read pairs: scheduling groups (one task each), so per-task overhead is
-        paid per group; a unit stays the unit of output and of random streams.
+    def unit_batches(self, *, workers: int) -> list[list[WorkUnit]]:
+        """The units cut into runs of consecutive units for ``workers`` processes, largest
+        first (guided self-scheduling): each run takes a ``1 / (2 x workers)`` share of the
+        read pairs still unassigned, down to single units at the end.
 
-        A unit falls in the group where the middle of its share of the pairs lies.
+        Scheduling groups (one task each): per-task overhead is paid per run, and the small
+        runs at the end let every worker finish at about the same time whatever the speed
+        of each (one worker warming up, another sharing its core). A unit stays the unit of
+        output and of random streams, so the grouping never changes a byte.
         """
-        if count < 1:
-            raise SynthError(f"batch count must be at least 1, got {count}",
+        if workers < 1:
+            raise SynthError(f"workers must be at least 1, got {workers}",
                              where="Plan.unit_batches")
-        if not self.units:
-            return []
-        # One pair more per unit, so units without reads still spread out.
-        weights = np.array([self.pairs_for(u) + 1 for u in self.units], dtype=np.float64)
-        middles = np.cumsum(weights) - weights / 2
-        which = np.minimum((middles * count / weights.sum()).astype(np.int64), count - 1)
-        groups: dict[int, list[WorkUnit]] = {}
-        for unit, k in zip(self.units, which.tolist(), strict=True):
-            groups.setdefault(k, []).append(unit)
-        return list(groups.values())
+        # One pair more per unit, so units without reads still count.
+        weights = [self.pairs_for(u) + 1 for u in self.units]
+        left = float(sum(weights))
+        batches: list[list[WorkUnit]] = []
+        i = 0
+        while i < len(self.units):
+            share, got, batch = left / (2 * workers), 0.0, []
+            while i < len(self.units) and (not batch or got + weights[i] / 2 <= share):
+                batch.append(self.units[i])
+                got += weights[i]
+                i += 1
+            batches.append(batch)
+            left -= got
+        return batches
 
     def cost(self) -> CostEstimate:
         pairs = sum(self.pairs_for(u) for u in self.units)

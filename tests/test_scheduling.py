@@ -23,25 +23,29 @@ def small_plan():
     return plan_dataset(spec)
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 5, 100])
-def test_unit_batches_are_consecutive_balanced_and_complete(small_plan, count):
+@pytest.mark.parametrize("workers", [1, 2, 3, 8])
+def test_unit_batches_are_consecutive_shrinking_and_complete(small_plan, workers):
     units = small_plan.units
     assert len(units) >= 8
-    batches = small_plan.unit_batches(count)
-    assert 1 <= len(batches) <= count
+    batches = small_plan.unit_batches(workers=workers)
     assert [u.index for b in batches for u in b] == [u.index for u in units]
-    pairs = [sum(small_plan.pairs_for(u) for u in b) for b in batches]
-    largest_unit = max(small_plan.pairs_for(u) for u in units)
-    # Each batch is within one unit of an equal share.
-    share = sum(pairs) / len(batches)
-    assert all(abs(p - share) <= largest_unit + 1 for p in pairs)
-    if count >= len(units):
-        assert len(batches) == len(units)
+    assert all(batches)
+    pairs = [sum(small_plan.pairs_for(u) + 1 for u in b) for b in batches]
+    largest_unit = max(small_plan.pairs_for(u) + 1 for u in units)
+    left = sum(pairs)
+    for got in pairs:  # each takes about 1 / (2 workers) of what is left, at least one unit
+        assert got <= max(left / (2 * workers) + largest_unit / 2, largest_unit)
+        left -= got
+    # Runs shrink: the last ones are single units, so the end of a run is fine-grained.
+    assert len(batches[-1]) == 1
+    assert pairs[0] >= pairs[-1]
+    if workers == 1:  # a lone worker needs few tasks: half the work goes in the first
+        assert len(batches) <= len(units) // 2
 
 
-def test_unit_batches_refuse_a_count_below_one(small_plan):
+def test_unit_batches_refuse_fewer_than_one_worker(small_plan):
     with pytest.raises(SynthError, match="at least 1"):
-        small_plan.unit_batches(0)
+        small_plan.unit_batches(workers=0)
 
 
 def test_shipped_value_is_pickled_once_and_decoded_once_per_process(small_plan):
