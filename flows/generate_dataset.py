@@ -24,7 +24,7 @@ from synthlib.generate import (
     staged,
     write_pair_manifest,
 )
-from synthlib.io.checksums import FileDigest, digest_file
+from synthlib.io.checksums import FileDigest
 from synthlib.plan import Plan, WorkUnit, plan_dataset
 
 from .runtime import Shipped, dask_task_runner, run_on_dask
@@ -71,9 +71,11 @@ def submit_units(plan: Shipped[Plan], workdir: str, *, workers: int) -> list[Pre
 @task(cache_policy=NO_CACHE)
 def merge_task(plan: Shipped[Plan], workdir: str, staging: str, part: str
                ) -> dict[str, FileDigest]:
-    """Merge one output part; its files' checksums, taken while they are still cached."""
-    names = merge_units(plan.value, workdir=Path(workdir), out_dir=Path(staging), parts=[part])
-    return {name: digest_file(Path(staging) / name) for name in names}
+    """Merge one output part; its files' checksums, taken while writing them."""
+    digests: dict[str, FileDigest] = {}
+    merge_units(plan.value, workdir=Path(workdir), out_dir=Path(staging), parts=[part],
+                digests=digests)
+    return digests
 
 
 def submit_merges(plan: Shipped[Plan], workdir: str, staging: str) -> list[PrefectFuture]:
