@@ -178,8 +178,9 @@ def _ceiling(rows: list[dict], out: Path) -> tuple[list[dict], dict]:
 
 def _run_tools(names: list[str], work: Workload, out: Path, *, repeats: int,
                timeout: float) -> tuple[list[dict], list[dict], dict]:
-    """Every tool ``repeats`` times, in rounds (each round runs every tool once, so drift in
-    the machine's load falls on all of them alike); NEAT, minutes per run, runs once."""
+    """Every tool ``repeats`` times, in rounds (each round runs every tool once, in an order
+    rotated by one per round, so drift in the machine's load falls on all of them alike);
+    NEAT, minutes per run, runs once."""
     runnable, rows = [], {}
     for name in names:
         missing = _prepare_peer(name)
@@ -188,15 +189,19 @@ def _run_tools(names: list[str], work: Workload, out: Path, *, repeats: int,
         else:
             runnable.append(name)
     runs: dict[str, list[dict]] = {n: [] for n in [*runnable, *(k for k, *_ in _OURS)]}
+    order = list(runs)
     for round_ in range(repeats):
         _log(f"round {round_ + 1} of {repeats}")
-        for name in runnable:
-            if name == "neat" and runs[name]:
-                continue
-            runs[name].append(_run_peer(name, work, out, timeout=timeout))
-        for key, *_ in _OURS:
-            # Keep the outputs of the last round: the ceiling compresses its FASTQ again.
-            runs[key].append(_run_ours_once(key, work, out))
+        # Each round starts one tool further on: no tool always follows the same one (a
+        # run right after DWGSIM's or NEAT's gigabyte of output showed more system time).
+        k = round_ % len(order)
+        for name in order[k:] + order[:k]:
+            if name in PEERS:
+                if name == "neat" and runs[name]:
+                    continue
+                runs[name].append(_run_peer(name, work, out, timeout=timeout))
+            else:  # ours; its files stay for the ceiling, which compresses the FASTQ again
+                runs[name].append(_run_ours_once(name, work, out))
     best = {name: _best(r) for name, r in runs.items()}
     ours_rows, ours = _ceiling([best[k] for k, *_ in _OURS], out)  # rows carry their _result
     tools = [best[n] if n in best else rows[n][0] for n in names]
