@@ -101,10 +101,10 @@ def _head_margin(plan: Plan) -> int:
 
 
 def _atomic_write(path: Path, data: bytes | list[bytes]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.writelines([data] if isinstance(data, bytes) else data)
-    os.replace(tmp, path)
+    with _AtomicFile(path) as fh:
+        for piece in [data] if isinstance(data, bytes) else data:
+            fh.write(piece)
+        fh.commit()
 
 
 def _save_records(path: Path, batch: RecordBatch) -> None:
