@@ -28,7 +28,14 @@ from synthlib.cohort.study import (
 )
 from synthlib.generate import dataset_dir, staged, write_manifest
 
-from .generate_dataset import _tick, merged, promote_task, submit_merges, submit_units
+from .generate_dataset import (
+    _tick,
+    merged,
+    promote_task,
+    submit_merges,
+    submit_units,
+    unit_results,
+)
 from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["cohort_study", "run_cohort_study"]
@@ -76,18 +83,18 @@ def _sample_reads(plan: CohortStudyPlan, *, staging: Path, work: Path, futures: 
         (work / sample).mkdir()
         plans.append((sample, plan_dataset(sspec, base_dir=plan.base_dir)))
     ships = {s: Shipped(sp) for s, sp in plans}
-    units = [fut for s, _ in plans
-             for fut in submit_units(ships[s], str(work / s), workers=workers)]
-    futures += units
-    for i, fut in enumerate(units):
-        fut.result()
+    units = {s: submit_units(ships[s], str(work / s), workers=workers) for s, _ in plans}
+    futures += [fut for futs in units.values() for fut in futs]
+    for i, (s, futs) in enumerate(units.items()):
+        unit_results(ships[s], str(work / s), futs)
         _tick("sample reads", i + 1, len(units))
     written = []
     merges = {}
     for sample, _ in plans:
         out = staging / "samples" / sample
         out.mkdir(parents=True)
-        merges[sample] = submit_merges(ships[sample], str(work / sample), str(out))
+        merges[sample] = submit_merges(ships[sample], str(work / sample), str(out),
+                                       workers=workers)
     futures += [f for fs in merges.values() for f in fs]
     for sample, sp in plans:
         out = staging / "samples" / sample

@@ -17,20 +17,23 @@ from synthlib.generate import (
     companion_files,
     companions,
     dataset_dir,
-    merge_parts,
+    keep_work,
+    merge_groups,
     merge_units,
     promote,
+    run_claimed_units,
     run_unit,
     staged,
+    units_done,
     write_pair_manifest,
 )
 from synthlib.io.checksums import FileDigest
-from synthlib.plan import Plan, WorkUnit, plan_dataset
+from synthlib.plan import Plan, plan_dataset
 
 from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["generate_dataset", "run_generate", "set_progress_hook", "submit_units",
-           "submit_merges", "merged"]
+           "unit_results", "submit_merges", "merged"]
 
 _progress: Callable[[str, int, int], None] | None = None
 
@@ -53,36 +56,66 @@ def plan_task(spec_ref: str) -> Plan:
 
 
 @task(cache_policy=NO_CACHE)
-def unit_task(plan: Shipped[Plan], units: list[WorkUnit], workdir: str) -> list[UnitResult]:
-    """Simulate a batch of consecutive units (each with its own seeds and shards)."""
+def unit_task(plan: Shipped[Plan], workdir: str, units: list[int] | None = None
+              ) -> list[UnitResult]:
+    """Claim and simulate units until none is left (:func:`synthlib.generate.run_claimed_units`);
+    with ``units`` (indices), simulate exactly those."""
     keep_freed_memory()
-    return [run_unit(plan.value, u, workdir=Path(workdir)) for u in units]
+    if units is None:
+        return run_claimed_units(plan.value, workdir=Path(workdir))
+    return [run_unit(plan.value, plan.value.units[i], workdir=Path(workdir)) for i in units]
 
 
 def submit_units(plan: Shipped[Plan], workdir: str, *, workers: int) -> list[PrefectFuture]:
-    """The plan's units in batches (:meth:`Plan.unit_batches`), one task each: Prefect's
-    per-task cost (~0.15 s of context, client and state handling on the worker, ~0.06 s of
-    submission here) is paid per batch. Each future's result is its batch's list of
-    :class:`UnitResult`."""
-    batches = plan.value.unit_batches(workers=max(1, workers))
-    return [unit_task.submit(plan, batch, workdir) for batch in batches]
+    """One unit-claiming task per worker: they share out the plan's units as they go.
+
+    Prefect's cost per task is about 0.2 CPU-s (serializing the settings context at
+    submission, then task-run state handling on the worker and the API server), competing
+    with the units for the same cores. Guided batches needed 11 tasks for 30 units on 2
+    workers, and claiming needs 2. Collect the results with :func:`unit_results`.
+    """
+    return [unit_task.submit(plan, workdir) for _ in range(max(1, workers))]
+
+
+def unit_results(plan: Shipped[Plan], workdir: str, futures: list[PrefectFuture], *,
+                 progress: Callable[[int], None] | None = None) -> list[UnitResult]:
+    """Every unit's result, in unit order, once the claiming ``futures`` are done.
+
+    While they run, ``progress(done)`` hears how many units are finished. A unit that no task
+    completed (its worker died, and Dask's rerun of that task found it claimed) runs in a
+    task of its own.
+    """
+    pending = list(futures)
+    while pending:
+        pending = list(wait(pending, timeout=1).not_done)
+        if progress is not None:
+            progress(units_done(Path(workdir)))
+    results = {r.index: r for fut in futures for r in fut.result()}
+    missing = [u.index for u in plan.value.units if u.index not in results]
+    if missing:
+        results.update((r.index, r) for r in unit_task.submit(plan, workdir, missing).result())
+    return [results[u.index] for u in plan.value.units]
 
 
 @task(cache_policy=NO_CACHE)
-def merge_task(plan: Shipped[Plan], workdir: str, staging: str, part: str
-               ) -> dict[str, FileDigest]:
-    """Merge one output part; its files' checksums, taken while writing them."""
+def merge_task(plan: Shipped[Plan], workdir: str, staging: str, parts: list[str],
+               consume: bool) -> dict[str, FileDigest]:
+    """Merge some output parts; their files' checksums, taken while writing them."""
     digests: dict[str, FileDigest] = {}
-    merge_units(plan.value, workdir=Path(workdir), out_dir=Path(staging), parts=[part],
-                digests=digests)
+    merge_units(plan.value, workdir=Path(workdir), out_dir=Path(staging), parts=parts,
+                digests=digests, consume=consume)
     return digests
 
 
-def submit_merges(plan: Shipped[Plan], workdir: str, staging: str) -> list[PrefectFuture]:
-    """One merge task per output part (FASTQ mates, BAM, VCF), run side by side: the merge
-    and the checksums of a 30x dataset's gigabyte of files were the flow's longest serial
-    step. Each future's result maps file name -> checksums."""
-    return [merge_task.submit(plan, workdir, staging, part) for part in merge_parts(plan.value)]
+def submit_merges(plan: Shipped[Plan], workdir: str, staging: str, *, workers: int = 2,
+                  consume: bool = False) -> list[PrefectFuture]:
+    """The output parts (BAM, FASTQ mates, VCF) merged side by side, in at most ``workers``
+    tasks of about equal cost (:func:`synthlib.generate.merge_groups`): the merge and the
+    checksums of a 30x dataset's gigabyte of files were the flow's longest serial step.
+    Each future's result maps file name -> checksums. With ``consume``, each task removes
+    its shards as it merges them (see :func:`synthlib.generate.merge_units`)."""
+    return [merge_task.submit(plan, workdir, staging, group, consume)
+            for group in merge_groups(plan.value, workers=max(1, workers))]
 
 
 def merged(futures: list[PrefectFuture]) -> dict[str, FileDigest]:
@@ -134,15 +167,19 @@ def generate_dataset(
         for name in subs:
             (work / name).mkdir()
         try:
-            jobs = [(name, fut) for name, ship in shipped.items()
-                    for fut in submit_units(ship, str(work / name), workers=workers)]
-            futures += [fut for _, fut in jobs]
+            jobs = {name: submit_units(ship, str(work / name), workers=workers)
+                    for name, ship in shipped.items()}
+            futures += [fut for futs in jobs.values() for fut in futs]
             total = len(plan.units) + sum(len(sub.units) for sub in subs.values())
-            results: dict[str, list[UnitResult]] = {}
-            for name, fut in jobs:
-                results.setdefault(name, []).extend(fut.result())
-                _tick("units", sum(map(len, results.values())), total)
-            merges = submit_merges(shipped[""], str(work), str(staging))
+
+            def progress(_done: int) -> None:
+                _tick("units", sum(units_done(work / name) for name in shipped), total)
+
+            results: dict[str, list[UnitResult]] = {
+                name: unit_results(shipped[name], str(work / name), futs, progress=progress)
+                for name, futs in jobs.items()}
+            merges = submit_merges(shipped[""], str(work), str(staging), workers=workers,
+                                   consume=not keep_work())
             extra = [companion_task.submit(name, shipped[name], str(staging), str(work), workers)
                      for name in subs]
             futures += merges + extra

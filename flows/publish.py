@@ -240,7 +240,7 @@ def _generate(plan: Plan, work: DatasetWork, *, workers: int) -> dict:
     staging = stage_dir(final)
     merges: list = []
     try:
-        merges += submit_merges(shipped, str(work.units), str(staging))
+        merges += submit_merges(shipped, str(work.units), str(staging), workers=workers)
         digests = merged(merges)
         run = {"executor": "prefect+dask", "workers": workers,
                "seconds": round(time.perf_counter() - t0, 2),

@@ -85,6 +85,8 @@ def dask_task_runner(*, workers: int = 2, address: str | None = None):
             "host": "127.0.0.1",
             "dashboard_address": "127.0.0.1:0",
             "silence_logs": 40,
+            # Each worker imports the generator as it starts (flows/worker_setup.py).
+            "preload": ["flows.worker_setup"],
         },
     )
 

@@ -1,8 +1,10 @@
 """Generation as plain functions: run one work unit into shards; merge shards into files.
 
-Flows (``flows/``) wrap these as Prefect tasks on Dask; ``generate_local`` runs them serially.
-Shards are defined by work units, never by workers, and are concatenated in unit order, so
-the final files are byte-identical on any number of workers.
+Flows (``flows/``) wrap these as Prefect tasks on Dask; ``generate_local`` runs them serially,
+streaming the units' FASTQ and BAM straight into the final files
+(:class:`synthlib.outputs.SerialOutputs`) instead of shards. Shards are defined by work
+units, never by workers, and are concatenated in unit order, so the final files are
+byte-identical on any number of workers and in either mode.
 
 Shard files of unit ``uNNNNNN`` in the work folder:
 
@@ -35,10 +37,11 @@ import pysam
 from . import __version__
 from .errors import SynthError
 from .io import bgzf
-from .io.bai import BaiWriter, PartialIndex, block_starts, partial_index, record_table
-from .io.bam import RecordBatch, bam_header
-from .io.checksums import Digester, FileDigest, digest_file
+from .io.bai import PartialIndex, block_starts, partial_index, record_table
+from .io.bam import RecordBatch
+from .io.checksums import FileDigest, digest_file
 from .io.record_sort import RecordSorter
+from .outputs import FILES, BamAssembler, MergedFile, SerialOutputs, sample_name, split_pieces
 from .plan import Plan, WorkUnit
 from .reads.errormodel import ErrorModel
 from .reads.simulate import simulate_unit
@@ -50,13 +53,17 @@ from .variants.truth import sv_bed, vcf_header, vcf_records
 __all__ = [
     "UnitResult",
     "run_unit",
+    "run_claimed_units",
+    "units_done",
     "merge_units",
     "merge_parts",
+    "merge_groups",
     "MERGE_PARTS",
     "write_manifest",
     "write_manifest_for",
     "dataset_dir",
     "staged",
+    "keep_work",
     "generate_local",
     "companions",
     "companion_files",
@@ -67,16 +74,6 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT = "synthlib.manifest/1"
-
-#: Output file names inside ``<dest>/<id>/<version>/``.
-FILES = {
-    "r1": "reads_R1.fastq.gz",
-    "r2": "reads_R2.fastq.gz",
-    "bam": "golden.bam",
-    "bai": "golden.bam.bai",
-    "vcf": "truth.vcf.gz",
-    "tbi": "truth.vcf.gz.tbi",
-}
 
 #: Written beside the truth only when the spec has structural variants (SV/CNV intervals).
 SV_BED = "truth_sv.bed"
@@ -90,14 +87,6 @@ class UnitResult:
     pairs: int
     variants: int
     seconds: float
-
-
-def _sample(spec: DatasetSpec) -> str:
-    return spec.id
-
-
-def _head_margin(plan: Plan) -> int:
-    return 2 * plan.spec.fragment.max + 64
 
 
 def _atomic_write(path: Path, data: bytes | list[bytes]) -> None:
@@ -132,27 +121,35 @@ def _cached_model(name: str, length: int) -> ErrorModel:
     return ErrorModel.load(name).for_read_length(length)
 
 
-def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | None = None
-             ) -> UnitResult:
-    """Simulate one unit and write its shards into ``workdir`` (each written atomically)."""
+def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | None = None,
+             outputs: SerialOutputs | None = None) -> UnitResult:
+    """Simulate one unit and write its shards into ``workdir`` (each written atomically).
+
+    With ``outputs`` (a serial run, units in order), its FASTQ and BAM go straight into the
+    final files instead of shards; the truth VCF shard is written either way.
+    """
     t0 = time.perf_counter()
     workdir = Path(workdir)
     model = model or load_model(plan)
     spec = plan.spec
+    if outputs is not None:
+        outputs.take(unit)
     variants = chunk_variants(plan, unit)
     _atomic_write(workdir / f"{unit.name}.vcf.bgzf", bgzf.compress(vcf_records(variants).encode()))
 
     pairs = 0
     support: dict[str, list[int]] = {}
-    # FASTQ blocks go to disk as they are made and records to a bounded sorter: a unit's
+    # FASTQ blocks go out as they are made and records to a bounded sorter: a unit's
     # memory follows its batch size, not its coverage.
     with contextlib.ExitStack() as stack:
-        mates = []
-        if spec.outputs.fastq:
+        mates: list[_AtomicFile] | list[MergedFile] = []
+        if outputs is not None:
+            mates = outputs.mates
+        elif spec.outputs.fastq:
             mates = [stack.enter_context(_AtomicFile(workdir / f"{unit.name}.{m}.bgzf"))
                      for m in ("R1", "R2")]
         sorter = stack.enter_context(RecordSorter(workdir=workdir, stem=f"{unit.name}.bam"))
-        for batch in simulate_unit(plan, unit, model=model, sample=_sample(spec)):
+        for batch in simulate_unit(plan, unit, model=model, sample=sample_name(plan)):
             add_support(support, batch.support)
             if mates:
                 mates[0].write(bgzf.compress(batch.r1))
@@ -161,11 +158,46 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
             pairs += batch.pairs
         if spec.somatic is not None:  # realized VAF counts, summed over units at merge time
             write_support(workdir / f"{unit.name}.support.json", support)
-        for mate in mates:
-            mate.commit()
+        if outputs is None:
+            for mate in mates:
+                mate.commit()
         if spec.outputs.bam:
-            _write_bam_shards(plan, unit, workdir, sorter)
+            if outputs is not None:
+                _stream_bam(plan, unit, outputs.bam, sorter)
+            else:
+                _write_bam_shards(plan, unit, workdir, sorter)
     return UnitResult(unit.index, pairs, len(variants), time.perf_counter() - t0)
+
+
+def run_claimed_units(plan: Plan, *, workdir: Path, model: ErrorModel | None = None
+                      ) -> list[UnitResult]:
+    """Run, in order, every unit of ``plan`` that no other process sharing ``workdir`` has
+    claimed; returns the results of the units run here.
+
+    A unit is claimed by creating ``<unit>.claim`` exclusively (``O_EXCL``), and
+    ``<unit>.done`` marks it finished once its shards are written. Processes started side by side on
+    one work folder split the units as they go, each taking the next free one. They finish
+    within about one unit of each other, whatever their speeds, for the cost of one task
+    each. Which process runs a unit never changes a byte of it.
+    """
+    workdir = Path(workdir)
+    model = model or load_model(plan)
+    out = []
+    for unit in plan.units:
+        claim = workdir / f"{unit.name}.claim"
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        out.append(run_unit(plan, unit, workdir=workdir, model=model))
+        # Beside the claim, which stays: a claim that went away could be taken again.
+        os.close(os.open(workdir / f"{unit.name}.done", os.O_CREAT | os.O_WRONLY))
+    return out
+
+
+def units_done(workdir: Path) -> int:
+    """How many claimed units of a work folder are finished (see :func:`run_claimed_units`)."""
+    return sum(1 for _ in Path(workdir).glob("u*.done"))
 
 
 class _AtomicFile:
@@ -192,110 +224,85 @@ class _AtomicFile:
             self.tmp.unlink(missing_ok=True)
 
 
+def _body_index(data: bytes, body: RecordBatch) -> PartialIndex:
+    return partial_index(record_table(body.data, body.offsets), blocks=block_starts(data))
+
+
 def _write_bam_shards(plan: Plan, unit: WorkUnit, workdir: Path, sorter: RecordSorter) -> None:
     """The unit's records, sorted, as three shards: ``head`` (below ``start`` + margin, where
     the previous unit's spill sorts in), the compressed ``body`` with its partial index, and
     ``spill`` (at or past ``end``, from fragments that start inside)."""
-    head_cut = unit.start + _head_margin(plan)
     heads, spills, index = [], [], []
     with _AtomicFile(workdir / f"{unit.name}.bam.body.bgzf") as body_file:
         written = 0
-        for piece in sorter.pieces():
-            inside, spill = piece.split(unit.end)
-            head, body = inside.split(head_cut)
+        for head, body, spill in split_pieces(plan, unit, sorter.pieces()):
             # Copies: a view would keep the whole piece alive until the end.
             heads.append(head.copy())
             spills.append(spill.copy())
-            if len(body) or not index:
+            if len(body):
                 data = bgzf.compress(body.data)
                 # The body's own index; the merge only shifts it to the body's place.
-                index.append(partial_index(record_table(body.data, body.offsets),
-                                           blocks=block_starts(data)).shifted(written))
+                index.append(_body_index(data, body).shifted(written))
                 body_file.write(data)
                 written += len(data)
         body_file.commit()
     _save_records(workdir / f"{unit.name}.bam.head.npz", RecordBatch.concat(heads))
     tmp = workdir / f"{unit.name}.bam.body.idx.tmp.npz"
-    PartialIndex.concat(index).save(tmp)
+    PartialIndex.concat(index or [_body_index(b"", RecordBatch.empty())]).save(tmp)
     os.replace(tmp, workdir / f"{unit.name}.bam.body.idx.npz")
     _save_records(workdir / f"{unit.name}.bam.spill.npz", RecordBatch.concat(spills))
 
 
-class _MergedFile:
-    """A merged output written front to back, its checksums taken from the bytes on their
-    way out (no second read of the file). Shards are appended by read and write: inside a
-    flow, with the units' gigabyte of fresh shards in the page cache, ``copy_file_range``
-    measured about half as fast, and the checksums need the bytes in memory anyway."""
-
-    def __init__(self, path: Path) -> None:
-        self._fh = open(path, "wb")  # noqa: SIM115 - closed by close()
-        self._digest = Digester()
-
-    def write(self, data: bytes) -> None:
-        self._digest.update(data)
-        self._fh.write(data)
-
-    def tell(self) -> int:
-        return self._digest.size
-
-    def append(self, src_path: Path) -> None:
-        with open(src_path, "rb", buffering=0) as src:
-            while piece := src.read(_COPY_CHUNK):
-                self.write(piece)
-
-    def digest(self) -> FileDigest:
-        return self._digest.digest()
-
-    def __enter__(self) -> _MergedFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._fh.close()
+def _stream_bam(plan: Plan, unit: WorkUnit, bam: BamAssembler, sorter: RecordSorter) -> None:
+    """The unit's sorted records straight into the final BAM: the same bytes as its shards
+    would give at merge (heads all sort before the first body record)."""
+    heads, spills = [], []
+    started = False
+    for head, body, spill in split_pieces(plan, unit, sorter.pieces()):
+        spills.append(spill.copy())  # held until the next unit: not a view of the piece
+        if not started:
+            heads.append(head)
+            if len(body):
+                bam.head(unit.contig, RecordBatch.concat(heads))
+                started = True
+        if len(body):
+            data = bgzf.compress(body.data)
+            bam.body(data, _body_index(data, body))
+    if not started:
+        bam.head(unit.contig, RecordBatch.concat(heads))
+    bam.spill(unit.contig, RecordBatch.concat(spills))
 
 
-_COPY_CHUNK = 4 << 20
-
-
-def _concat(out: Path, parts: list[Path], *, head: bytes = b"") -> FileDigest:
-    with _MergedFile(out) as fh:
+def _concat(out: Path, parts: list[Path], *, head: bytes = b"", consume: bool = False
+            ) -> FileDigest:
+    with MergedFile(out) as fh:
         fh.write(head)
         for p in parts:
             fh.append(p)
+            if consume:
+                p.unlink()
         fh.write(bgzf.EOF)
-    return fh.digest()
+        return fh.close()
 
 
-def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path) -> FileDigest:
-    """Write the merged BAM and its index (built from the units' record tables)."""
-    contigs = plan.reference.lengths
-    header = bam_header(contigs=contigs, sample=_sample(plan.spec), program_version=__version__)
-    bai = BaiWriter(len(contigs))
-    pending = RecordBatch.empty()
-    pending_contig: str | None = None
-
-    def write_records(fh, batch: RecordBatch) -> None:
-        body = bgzf.compress(batch.data)
-        bai.add_records(record_table(batch.data, batch.offsets), body=body, base=fh.tell())
-        fh.write(body)
-
-    with _MergedFile(out) as fh:
-        fh.write(bgzf.compress(header))
+def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path, *, consume: bool = False
+               ) -> FileDigest:
+    """Write the merged BAM and its index from the units' shards."""
+    bam = BamAssembler(plan, out)
+    try:
         for unit in plan.units:
-            head = _load_records(workdir / f"{unit.name}.bam.head.npz")
-            if len(pending) and pending_contig != unit.contig:
-                write_records(fh, pending)
-                pending = RecordBatch.empty()
-            # The previous unit's spill lies below this unit's start + margin: it sorts in
-            # among this unit's head records only.
-            write_records(fh, RecordBatch.merge_sorted([pending, head]))
-            bai.add(PartialIndex.load(workdir / f"{unit.name}.bam.body.idx.npz"), base=fh.tell())
-            fh.append(workdir / f"{unit.name}.bam.body.bgzf")
-            pending = _load_records(workdir / f"{unit.name}.bam.spill.npz")
-            pending_contig = unit.contig
-        write_records(fh, pending)
-        fh.write(bgzf.EOF)
-    bai.write(index)
-    return fh.digest()
+            shards = [workdir / f"{unit.name}.bam.{s}"
+                      for s in ("head.npz", "body.bgzf", "body.idx.npz", "spill.npz")]
+            bam.head(unit.contig, _load_records(shards[0]))
+            bam.body_file(shards[1], PartialIndex.load(shards[2]))
+            bam.spill(unit.contig, _load_records(shards[3]))
+            if consume:
+                for shard in shards:
+                    shard.unlink()
+        return bam.finish(index)
+    except BaseException:
+        bam.discard()
+        raise
 
 
 #: Outputs merged independently of each other (so a cluster can merge them side by side),
@@ -310,9 +317,32 @@ def merge_parts(plan: Plan) -> list[str]:
     return [p for p in MERGE_PARTS if wanted[p]]
 
 
+#: Relative merge cost of each part (bytes written and digested): the BAM weighs about as
+#: much as both FASTQs, the truth VCF next to nothing.
+_PART_WEIGHT = {"bam": 2.0, "r1": 1.0, "r2": 1.0, "vcf": 0.1}
+
+
+def merge_groups(plan: Plan, *, workers: int) -> list[list[str]]:
+    """The plan's :func:`merge_parts` packed into at most ``workers`` groups of about equal
+    cost (longest first, each to the lightest group): one merge task per group, so that
+    no task waits behind another for a worker while a worker sits idle.
+    """
+    if workers < 1:
+        raise SynthError(f"workers must be at least 1, got {workers}", where="merge_groups")
+    parts = sorted(merge_parts(plan), key=lambda p: -_PART_WEIGHT[p])
+    groups: list[list[str]] = [[] for _ in range(min(workers, len(parts)))]
+    loads = [0.0] * len(groups)
+    for part in parts:
+        k = loads.index(min(loads))
+        groups[k].append(part)
+        loads[k] += _PART_WEIGHT[part]
+    return [sorted(g, key=MERGE_PARTS.index) for g in groups]
+
+
 def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
                 parts: Sequence[str] | None = None,
-                digests: dict[str, FileDigest] | None = None) -> list[str]:
+                digests: dict[str, FileDigest] | None = None, consume: bool = False
+                ) -> list[str]:
     """Concatenate the shards of every unit, in unit order, into the final files.
 
     Parameters
@@ -323,6 +353,10 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
     digests
         If given, filled with the checksums of every file written (name -> FileDigest):
         those of the FASTQs and the BAM are taken while writing them.
+    consume
+        Remove each shard once its bytes are in the final file: the merge tasks then free
+        the work folder's gigabyte side by side, instead of the flow at its end. A merge
+        that consumed its shards cannot be run again.
 
     Returns
     -------
@@ -345,17 +379,18 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
         if mate in todo:
             tmp = out_dir / (FILES[mate] + ".tmp")
             taken[FILES[mate]] = _concat(tmp, [workdir / f"{n}.{mate.upper()}.bgzf"
-                                               for n in names])
+                                               for n in names], consume=consume)
             os.replace(tmp, out_dir / FILES[mate])
             written.append(FILES[mate])
     if "bam" in todo:
         tmp = out_dir / (FILES["bam"] + ".tmp")
-        taken[FILES["bam"]] = _merge_bam(plan, workdir, tmp, out_dir / (FILES["bai"] + ".tmp"))
+        taken[FILES["bam"]] = _merge_bam(plan, workdir, tmp, out_dir / (FILES["bai"] + ".tmp"),
+                                         consume=consume)
         os.replace(out_dir / (FILES["bai"] + ".tmp"), out_dir / FILES["bai"])
         os.replace(tmp, out_dir / FILES["bam"])
         written += [FILES["bam"], FILES["bai"]]
     if "vcf" in todo:
-        header = vcf_header(contigs=plan.reference.lengths, sample=_sample(spec),
+        header = vcf_header(contigs=plan.reference.lengths, sample=sample_name(plan),
                             reference_name=spec.reference.name,
                             complex_svs=any(v.svtype == "CPX" for v in plan.spikes))
         tmp = out_dir / (FILES["vcf"] + ".tmp")
@@ -363,7 +398,7 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
         if spec.somatic is not None:  # somatic records get their realized DP/AD/AF
             header = with_realized_header(header)
             shards = annotated_shards(workdir, names)
-        _concat(tmp, shards, head=bgzf.compress(header.encode()))
+        _concat(tmp, shards, head=bgzf.compress(header.encode()), consume=consume)
         pysam.tabix_index(str(tmp), preset="vcf", force=True,
                           index=str(out_dir / (FILES["tbi"] + ".tmp")))
         os.replace(out_dir / (FILES["tbi"] + ".tmp"), out_dir / FILES["tbi"])
@@ -459,6 +494,12 @@ def stage_dir(final: Path) -> Path:
     return staging
 
 
+def keep_work() -> bool:
+    """Whether work folders are kept after success (``SYNTH_KEEP_WORK=1``), to compare runs
+    shard by shard."""
+    return bool(os.environ.get("SYNTH_KEEP_WORK"))
+
+
 @contextlib.contextmanager
 def staged(final: Path) -> Iterator[tuple[Path, Path]]:
     """A staging folder for ``final`` with a ``.work`` folder inside: ``(staging, work)``.
@@ -475,7 +516,7 @@ def staged(final: Path) -> Iterator[tuple[Path, Path]]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if not os.environ.get("SYNTH_KEEP_WORK"):
+    if not keep_work():
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -537,9 +578,13 @@ def generate_local(plan: Plan, *, dest: Path, overwrite: bool = False) -> Path:
     subs = companions(plan)
     with staged(final) as (staging, work):
         model = load_model(plan)
-        results = [run_unit(plan, u, workdir=work, model=model) for u in plan.units]
         digests: dict[str, FileDigest] = {}
-        files = merge_units(plan, workdir=work, out_dir=staging, digests=digests)
+        with SerialOutputs(plan, out_dir=staging) as outputs:
+            results = [run_unit(plan, u, workdir=work, model=model, outputs=outputs)
+                       for u in plan.units]
+            files = outputs.finish(digests=digests)
+        files += merge_units(plan, workdir=work, out_dir=staging, digests=digests,
+                             parts=[p for p in merge_parts(plan) if p not in outputs.parts])
         run = {"executor": "local", "workers": 1,
                "seconds": round(time.perf_counter() - t0, 2),
                "pairs": sum(r.pairs for r in results)}

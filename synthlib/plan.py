@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ReferenceDataError, SpecError, SynthError
+from .errors import ReferenceDataError, SpecError
 from .intervals import intersect, merge, parse_region, read_bed, total
 from .reference import Reference
 from .resources import get_reference_bundle, resolve_file
@@ -137,34 +137,6 @@ class Plan:
 
             return capture_pairs(self, unit)
         return int(round(self.spec.coverage * unit.territory_bases / (2 * self.spec.reads.length)))
-
-    def unit_batches(self, *, workers: int) -> list[list[WorkUnit]]:
-        """The units cut into runs of consecutive units for ``workers`` processes, largest
-        first (guided self-scheduling): each run takes a ``1 / (2 x workers)`` share of the
-        read pairs still unassigned, down to single units at the end.
-
-        Scheduling groups (one task each): per-task overhead is paid per run, and the small
-        runs at the end let every worker finish at about the same time whatever the speed
-        of each (one worker warming up, another sharing its core). A unit stays the unit of
-        output and of random streams, so the grouping never changes a byte.
-        """
-        if workers < 1:
-            raise SynthError(f"workers must be at least 1, got {workers}",
-                             where="Plan.unit_batches")
-        # One pair more per unit, so units without reads still count.
-        weights = [self.pairs_for(u) + 1 for u in self.units]
-        left = float(sum(weights))
-        batches: list[list[WorkUnit]] = []
-        i = 0
-        while i < len(self.units):
-            share, got, batch = left / (2 * workers), 0.0, []
-            while i < len(self.units) and (not batch or got + weights[i] / 2 <= share):
-                batch.append(self.units[i])
-                got += weights[i]
-                i += 1
-            batches.append(batch)
-            left -= got
-        return batches
 
     def cost(self) -> CostEstimate:
         pairs = sum(self.pairs_for(u) for u in self.units)

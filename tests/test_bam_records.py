@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pysam
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthlib.io import bgzf
-from synthlib.io.bam import RecordBatch, bam_header, encode_records, reg2bin
+from synthlib.io.bam import RecordBatch, bam_header, encode_records, pack_seq, reg2bin
 
 
 def _byte_gather(batch: RecordBatch, order: np.ndarray) -> bytes:
@@ -48,9 +49,13 @@ def test_encoded_records_read_back(tmp_path):
     pos = np.array([10, 20, 30, 40, 50])
     cigars = [None, [(4, 2), (0, 10)], None, [(0, 5), (2, 3), (0, 7)], [(0, 6), (1, 2), (0, 4)]]
     spans = np.array([12, 10, 12, 15, 10])
+    # Rows come from the arrays through name_rows / seq_rows (here: reversed order).
+    rows = np.arange(n)[::-1]
     rec = encode_records(
-        names=names, ref_id=0, pos=pos, flag=np.full(n, 0x1 | 0x2 | 0x40 | 0x20), mapq=60,
-        cigars=cigars, ref_span=spans, bases=bases, quals=quals, mate_pos=pos + 100,
+        names=names[rows], name_rows=rows, ref_id=0, pos=pos,
+        flag=np.full(n, 0x1 | 0x2 | 0x40 | 0x20), mapq=60,
+        cigars={i: c for i, c in enumerate(cigars) if c is not None}, ref_span=spans,
+        seq=pack_seq(bases[rows])[0], quals=quals[rows], seq_rows=rows, mate_pos=pos + 100,
         tlen=np.full(n, 112), key=np.arange(n), tags=b"RGZs1\0").sorted()
     path = tmp_path / "t.bam"
     header = bam_header(contigs={"c": 1000}, sample="s1", program_version="t")
@@ -64,6 +69,17 @@ def test_encoded_records_read_back(tmp_path):
         assert r.query_sequence == b.tobytes().decode()
         assert list(r.query_qualities) == list(q)
         assert r.get_tag("RG") == "s1" and r.next_reference_start == r.reference_start + 100
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 150, 151])
+def test_packed_reverse_complement_is_that_of_the_bases(length):
+    rng = np.random.default_rng(length)
+    bases = np.frombuffer(b"ACGTN", np.uint8)[rng.integers(0, 5, (9, length))]
+    comp = np.arange(256, dtype=np.uint8)
+    comp[list(b"ACGTN")] = list(b"TGCAN")
+    packed, rc = pack_seq(bases, revcomp=True)
+    assert (packed == pack_seq(bases)[0]).all() and pack_seq(bases)[1] is None
+    assert (rc == pack_seq(comp[bases[:, ::-1]])[0]).all()
 
 
 def _cigar_per_base(rp: np.ndarray) -> list[tuple[int, int]]:
@@ -111,3 +127,28 @@ def test_cigar_from_reference_positions(kinds, jumps):
     rp = np.array(rp)
     if (rp != -1).any():
         assert _cigar(rp) == _cigar_per_base(rp)
+
+
+def _positions(kinds, jumps):
+    rp, p = [], 1000
+    for kind, jump in zip(kinds, jumps, strict=False):
+        if kind == "I":
+            rp.append(-1)
+        else:
+            p += jump if kind == "D" else 0
+            rp.append(p)
+            p += 1
+    return rp
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda n: st.lists(
+    st.tuples(st.lists(st.sampled_from(["M", "I", "D"]), min_size=n, max_size=n),
+              st.lists(st.integers(1, 6), min_size=n, max_size=n)), min_size=1, max_size=8)))
+def test_batch_cigars_equal_one_by_one(reads):
+    from synthlib.reads.simulate import _cigar, _cigars
+
+    rows = [r for r in (np.array(_positions(k, j)) for k, j in reads) if (r != -1).any()]
+    if rows:
+        rp = np.stack(rows)
+        assert _cigars(rp) == [_cigar(r) for r in rows]

@@ -37,10 +37,16 @@ def test_realized_vafs_inside_binomial_intervals(somatic):
     vaf = res.metrics["vaf"]
     rows = vaf["variants"]
     assert len(rows) == 30 and {r["target"] for r in rows} == {0.05, 0.15, 0.3, 0.2}
+    spec = json.loads((ds / "manifest.json").read_text())["spec"]
+    (start, end), = [(int(a.replace(",", "")) - 1, int(b.replace(",", "")))
+                     for a, b in (r.split(":")[1].split("-") for r in spec["reference"]["regions"])]
+    reach = spec["fragment"]["max"]  # no fragment of the spec is longer
     for r in rows:
-        # Fragments over a site at 300x: the depth is near the spec's (mates counted once).
-        assert r["depth"] > 150, r
-        assert r["lo"] <= r["alt_reads"] <= r["hi"], r
+        # Fragments over a site at 300x: the depth is near the spec's (mates counted once),
+        # except within a fragment of the region's ends, which fewer fragments can cover.
+        if start + reach <= r["pos"] - 1 < end - reach:
+            assert r["depth"] > 150, r
+        assert r["depth"] > 0 and r["lo"] <= r["alt_reads"] <= r["hi"], r
     s = vaf["summary"]
     assert s["inside_fraction"] == 1.0
     # Mean |realized - target| of a binomial at ~280 fragments: sqrt(2/pi) * sd, about 0.02.

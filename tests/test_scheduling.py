@@ -1,14 +1,27 @@
-"""How work is cut for the cluster: unit batches, plans shipped once, merge parts."""
+"""How work is cut for the cluster: units claimed by workers, plans shipped once, merge parts."""
 
 from __future__ import annotations
 
+import json
 import pickle
+import subprocess
+import sys
 
 import pytest
 
 from flows.runtime import Shipped
 from synthlib.errors import SynthError
-from synthlib.generate import FILES, MERGE_PARTS, merge_parts, merge_units, run_unit
+from synthlib.generate import (
+    FILES,
+    MERGE_PARTS,
+    merge_groups,
+    merge_parts,
+    merge_units,
+    run_claimed_units,
+    run_unit,
+    units_done,
+)
+from synthlib.io.checksums import digest_file
 from synthlib.plan import plan_dataset
 from synthlib.spec import parse_spec
 
@@ -23,29 +36,63 @@ def small_plan():
     return plan_dataset(spec)
 
 
+_CLAIMER = """
+import json, pickle, sys
+from synthlib.generate import run_claimed_units
+plan = pickle.loads(open(sys.argv[1], "rb").read())
+print(json.dumps([r.index for r in run_claimed_units(plan, workdir=sys.argv[2])]))
+"""
+
+
+def test_claimed_units_are_shared_out_once_each(small_plan, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    assert len(small_plan.units) >= 8
+    # Two claiming processes side by side on one work folder, as two workers' tasks.
+    blob = tmp_path / "plan.pickle"
+    blob.write_bytes(pickle.dumps(small_plan))
+    procs = [subprocess.Popen([sys.executable, "-c", _CLAIMER, str(blob), str(work)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    runs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    ran = sorted(i for run in runs for i in run)
+    assert ran == [u.index for u in small_plan.units]  # every unit, none twice
+    assert units_done(work) == len(small_plan.units)
+    assert run_claimed_units(small_plan, workdir=work) == []  # nothing left to claim
+
+
+def test_claimed_units_give_the_bytes_of_plain_units(small_plan, tmp_path):
+    plain, claimed = tmp_path / "plain", tmp_path / "claimed"
+    plain.mkdir()
+    claimed.mkdir()
+    for u in small_plan.units:
+        run_unit(small_plan, u, workdir=plain)
+    (claimed / f"{small_plan.units[1].name}.claim").touch()  # held by a claimer that died
+    ran = run_claimed_units(small_plan, workdir=claimed)
+    assert [r.index for r in ran] == [u.index for u in small_plan.units if u.index != 1]
+    run_unit(small_plan, small_plan.units[1], workdir=claimed)
+    out = {}
+    for name, work in (("plain", plain), ("claimed", claimed)):
+        merge_units(small_plan, workdir=work, out_dir=tmp_path / f"out-{name}")
+        out[name] = {f: digest_file(tmp_path / f"out-{name}" / f)["md5"]
+                     for f in sorted(FILES.values())}
+    assert out["plain"] == out["claimed"]
+
+
 @pytest.mark.parametrize("workers", [1, 2, 3, 8])
-def test_unit_batches_are_consecutive_shrinking_and_complete(small_plan, workers):
-    units = small_plan.units
-    assert len(units) >= 8
-    batches = small_plan.unit_batches(workers=workers)
-    assert [u.index for b in batches for u in b] == [u.index for u in units]
-    assert all(batches)
-    pairs = [sum(small_plan.pairs_for(u) + 1 for u in b) for b in batches]
-    largest_unit = max(small_plan.pairs_for(u) + 1 for u in units)
-    left = sum(pairs)
-    for got in pairs:  # each takes about 1 / (2 workers) of what is left, at least one unit
-        assert got <= max(left / (2 * workers) + largest_unit / 2, largest_unit)
-        left -= got
-    # Runs shrink: the last ones are single units, so the end of a run is fine-grained.
-    assert len(batches[-1]) == 1
-    assert pairs[0] >= pairs[-1]
-    if workers == 1:  # a lone worker needs few tasks: half the work goes in the first
-        assert len(batches) <= len(units) // 2
+def test_merge_groups_cover_every_part_once_within_the_workers(small_plan, workers):
+    groups = merge_groups(small_plan, workers=workers)
+    assert sorted(p for g in groups for p in g) == sorted(merge_parts(small_plan))
+    assert all(groups) and len(groups) <= workers
+    if workers >= 3:
+        assert ["bam"] in groups  # the heaviest part gets a worker of its own
+    if workers == 2:  # the BAM weighs about as much as both FASTQs
+        assert sorted(map(sorted, groups)) == [["bam", "vcf"], ["r1", "r2"]]
 
 
-def test_unit_batches_refuse_fewer_than_one_worker(small_plan):
+def test_merge_groups_refuse_fewer_than_one_worker(small_plan):
     with pytest.raises(SynthError, match="at least 1"):
-        small_plan.unit_batches(workers=0)
+        merge_groups(small_plan, workers=0)
 
 
 def test_shipped_value_is_pickled_once_and_decoded_once_per_process(small_plan):

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..intervals import intersect, merge
-from ..io.bam import CIGAR_OPS, FLAG, RecordBatch, encode_records, reg2bin
+from ..io.bam import CIGAR_OPS, FLAG, RecordBatch, encode_records, pack_seq, reg2bin
 from ..io.fastq import fastq_bytes, read_names
 from ..plan import Plan, Streams, WorkUnit, unit_seed
 from ..variants.assemble import window_variants
@@ -37,8 +37,10 @@ from .supplementary import supplementary_records
 
 __all__ = ["ReadBatch", "simulate_unit", "BATCH_PAIRS", "fragment_starts"]
 
-#: Pairs built at once; bounds the memory of the read matrices of a unit.
-BATCH_PAIRS = 65_536
+#: Pairs built at once; bounds the memory of the read matrices of a unit. Halving it from
+#: 65,536 took ~115 MB off a unit's peak (first touches of that memory cost ~1 s/GB on the
+#: benchmark VM) at no measurable cost per batch.
+BATCH_PAIRS = 32_768
 
 _COMP = np.arange(256, dtype=np.uint8)
 for _a, _b in zip(b"ACGTN", b"TGCAN", strict=True):
@@ -369,21 +371,60 @@ def _cigar(rp: np.ndarray) -> list[tuple[int, int]]:
     return ops
 
 
+def _cigars(rp: np.ndarray) -> list[list[tuple[int, int]]]:
+    """:func:`_cigar` of every row of ``rp`` (k, L) at once (each row with a mapped base).
+
+    Every base gets its operation (S outside the first..last mapped base, I inserted, M
+    mapped); a run starts where the operation changes or the reference jumps between two
+    mapped bases, and a jump puts a D of its size before the run. Only the final lists are
+    built in Python, one tuple per operation.
+    """
+    k, length = rp.shape
+    mapped = rp != INSERTED
+    first = mapped.argmax(axis=1)
+    last = length - 1 - mapped[:, ::-1].argmax(axis=1)
+    col = np.arange(length)
+    core = (col >= first[:, None]) & (col <= last[:, None])
+    op = np.where(mapped, _OP_M, np.where(core, _OP_I, _OP_S))
+    # Reference position of the previous mapped base (-1 before the first one).
+    prev = np.empty_like(rp)
+    prev[:, 0] = -1
+    prev[:, 1:] = np.maximum.accumulate(np.where(mapped, rp, -1), axis=1)[:, :-1]
+    gap = np.where(mapped & (prev >= 0), rp - prev - 1, 0)
+    starts = np.ones((k, length), dtype=bool)
+    starts[:, 1:] = (op[:, 1:] != op[:, :-1]) | (gap[:, 1:] > 0)
+    row, j = np.nonzero(starts)
+    ends = np.append(j[1:], length)
+    ends[np.flatnonzero(np.diff(row))] = length  # a row's last run ends at the read end
+    out: list[list[tuple[int, int]]] = [[] for _ in range(k)]
+    for r, a, b, o, g in zip(row.tolist(), j.tolist(), ends.tolist(), op[row, j].tolist(),
+                             gap[row, j].tolist(), strict=True):
+        ops = out[r]
+        if g > 0:
+            ops.append((_OP_D, g))
+        ops.append((o, b - a))
+    return out
+
+
 def _align(hap: Haplotype, ins_cum: np.ndarray, hstart: np.ndarray, length: int):
-    """Reference start, span and CIGAR (None when simply <L>M) of reads at hap indices."""
+    """Reference start, span and CIGARs of reads at hap indices; the CIGARs only of reads that
+    are not simply <L>M, by their index in ``hstart`` (most reads are simple)."""
     rp0 = hap.ref_pos[hstart]
     rp1 = hap.ref_pos[hstart + length - 1]
     n_ins = ins_cum[hstart + length] - ins_cum[hstart]
     simple = (n_ins == 0) & (rp1 - rp0 == length - 1)
     pos = rp0.copy()
     span = np.full(len(hstart), length, dtype=np.int64)
-    cigars: list = [None] * len(hstart)
-    for i in np.flatnonzero(~simple):
-        rp = hap.ref_pos[hstart[i] : hstart[i] + length]
-        mapped = rp[rp != INSERTED]
-        pos[i], span[i] = mapped[0], mapped[-1] - mapped[0] + 1
-        cigars[i] = _cigar(rp)
-    return pos, span, (cigars if (~simple).any() else None)
+    odd = np.flatnonzero(~simple)
+    if not len(odd):
+        return pos, span, {}
+    rp = hap.ref_pos[hstart[odd, None] + np.arange(length)]  # (k, L); each has a mapped base
+    mapped = rp != INSERTED
+    rows = np.arange(len(odd))
+    lo = rp[rows, mapped.argmax(axis=1)]
+    hi = rp[rows, length - 1 - mapped[:, ::-1].argmax(axis=1)]
+    pos[odd], span[odd] = lo, hi - lo + 1
+    return pos, span, dict(zip(odd.tolist(), _cigars(rp), strict=True))
 
 
 def _read_blocks(hap: Haplotype, i: int, length: int) -> list[dict]:
@@ -601,8 +642,8 @@ def simulate_unit(
         rpos = np.empty(m, np.int64)
         lspan = np.empty(m, np.int64)
         rspan = np.empty(m, np.int64)
-        lcig: list = [None] * m
-        rcig: list = [None] * m
+        lcig: dict[int, list] = {}  # CIGARs of the reads that are not simply <L>M, by row
+        rcig: dict[int, list] = {}
         hard = np.zeros(m, dtype=bool)
         hard_parts = []
         for h, hap in enumerate(haps):
@@ -632,9 +673,8 @@ def simulate_unit(
             rp, rsp, rc_ = _align(hap, ic, he, length)
             lpos[sel], lspan[sel], rpos[sel], rspan[sel] = lp, lsp, rp, rsp
             for dst, src in ((lcig, lc), (rcig, rc_)):
-                if src is not None:
-                    for k, c in zip(sel, src, strict=True):
-                        dst[k] = c
+                for k, c in src.items():
+                    dst[int(sel[k])] = c
         fwd_first = (st == 0)[:, None]
         r1, r2 = _pair_bases(both_win, hap_off=hap_off[hk], hap_len=hap_len[hk], starts=s,
                              flen=fl, forward_first=st == 0, length=length)
@@ -654,19 +694,21 @@ def simulate_unit(
         fq2 = fastq_bytes(names, r2e, q2)
         records: list[RecordBatch] = []
         if spec.outputs.bam:
-            # Back to haplotype orientation: the left read is forward, the right one reverse.
-            lseq = np.where(fwd_first, r1e, r2e)
-            lq = np.where(fwd_first, q1, q2)
-            rseq = _revcomp(np.where(fwd_first, r2e, r1e))
-            rq = np.where(fwd_first, q2, q1)[:, ::-1]
             key = (unit.index << 33) | (serial << 1)
             easy = np.flatnonzero(~hard)
             parts = []
             if len(easy):
                 parts.extend(_simple_records(
-                    easy=easy, names=names, ref_id=ref_id, lpos=lpos, rpos=rpos, lspan=lspan,
-                    rspan=rspan, lcig=lcig, rcig=rcig, lseq=lseq, lq=lq, rseq=rseq, rq=rq,
-                    st=st, hp=hp, rg=rg, key=key, dup=df))
+                    easy=easy, hard=hard, names=names, ref_id=ref_id, lpos=lpos, rpos=rpos,
+                    lspan=lspan, rspan=rspan, lcig=lcig, rcig=rcig, r1e=r1e, q1=q1, r2e=r2e,
+                    q2=q2, st=st, hp=hp, rg=rg, key=key, dup=df))
+            if hard_parts:
+                # Back to haplotype orientation: the left read is forward, the right one
+                # reverse.
+                lseq = np.where(fwd_first, r1e, r2e)
+                lq = np.where(fwd_first, q1, q2)
+                rseq = _revcomp(np.where(fwd_first, r2e, r1e))
+                rq = np.where(fwd_first, q2, q1)[:, ::-1]
             for h, rows, hs, he in hard_parts:
                 parts.append(_complex_pairs(
                     hap=haps[h], hs=hs, he=he, rows=rows, length=length, lseq=lseq, lq=lq,
@@ -727,7 +769,7 @@ def _short_reads(*, hap: Haplotype, rows, hs, fl, length, left, right, lpos, rpo
                               reverse=np.zeros(len(rows), dtype=bool))
     rt_r = readthrough_cigars(n_insert=fl, read_length=length,
                               reverse=np.ones(len(rows), dtype=bool))
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows.tolist()):
         rp = hap.ref_pos[hs[i] : hs[i] + fl[i]]
         mapped = rp[rp != INSERTED]
         pos, span = int(mapped[0]), int(mapped[-1] - mapped[0] + 1)
@@ -745,19 +787,28 @@ def _short_reads(*, hap: Haplotype, rows, hs, fl, length, left, right, lpos, rpo
         lcig[row], rcig[row] = lc, rc_
 
 
-def _simple_records(*, easy, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig, lseq, lq,
-                    rseq, rq, st, hp, rg, key, dup) -> list[RecordBatch]:
+def _simple_records(*, easy, hard, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig, r1e,
+                    q1, r2e, q2, st, hp, rg, key, dup) -> list[RecordBatch]:
     """Records of ordinary pairs (one segment, forward-left / reverse-right), in bulk.
 
-    Left and right mates come back as two parts: the caller sorts all parts in one copy.
+    Both mates' sequences are packed once, with their reverse complements; each record then
+    takes its row from R1 or R2 (R1 rows first, then R2's) by the pair's strand, so no
+    haplotype-orientation copy of the batch is made. Left and right mates come back as two
+    parts: the caller sorts all parts in one copy.
     """
     m = len(easy)
-    st, hp, dup = st[easy], hp[easy], dup[easy]
+    n_rows = len(r1e)
+    fwd = st[easy] == 0
+    hp, dup = hp[easy], dup[easy]
     lpos, rpos, lspan, rspan = lpos[easy], rpos[easy], lspan[easy], rspan[easy]
-    lcig = [lcig[i] for i in easy]
-    rcig = [rcig[i] for i in easy]
-    first_flag = np.where(st == 0, FLAG.READ1, FLAG.READ2)
-    second_flag = np.where(st == 0, FLAG.READ2, FLAG.READ1)
+    p1, rc1 = pack_seq(r1e, revcomp=True)
+    p2, rc2 = pack_seq(r2e, revcomp=True)
+    quals = np.concatenate([q1, q2])
+    # The left read is R1 of a forward-first pair, else R2; the right read the other one.
+    left_rows = np.where(fwd, easy, n_rows + easy)
+    right_rows = np.where(fwd, n_rows + easy, easy)
+    first_flag = np.where(fwd, FLAG.READ1, FLAG.READ2)
+    second_flag = np.where(fwd, FLAG.READ2, FLAG.READ1)
     base = FLAG.PAIRED | FLAG.PROPER
     tlen = rpos + rspan - lpos
     hp_tag = np.empty((m, 4), np.uint8)
@@ -765,16 +816,19 @@ def _simple_records(*, easy, names, ref_id, lpos, rpos, lspan, rspan, lcig, rcig
     hp_tag[:, 3] = hp + 1
     tags = np.concatenate([np.broadcast_to(np.frombuffer(rg, np.uint8), (m, len(rg))),
                            hp_tag], axis=1)
+
+    def by_record(cigars: dict[int, list]) -> dict[int, list]:
+        # Batch rows -> record indices (easy is sorted).
+        return {int(np.searchsorted(easy, r)): c for r, c in cigars.items() if not hard[r]}
+
     left_rec = encode_records(
-        names=names, rows=easy, ref_id=ref_id, pos=lpos,
-        flag=base | FLAG.MATE_REVERSE | first_flag | dup,
-        mapq=60, cigars=lcig if any(c is not None for c in lcig) else None,
-        ref_span=lspan, bases=lseq, quals=lq, mate_pos=rpos, tlen=tlen,
-        key=key[easy], tags=tags)
+        names=names, name_rows=easy, ref_id=ref_id, pos=lpos,
+        flag=base | FLAG.MATE_REVERSE | first_flag | dup, mapq=60, cigars=by_record(lcig),
+        ref_span=lspan, seq=np.concatenate([p1, p2]), quals=quals, seq_rows=left_rows,
+        mate_pos=rpos, tlen=tlen, key=key[easy], tags=tags)
     right_rec = encode_records(
-        names=names, rows=easy, ref_id=ref_id, pos=rpos,
-        flag=base | FLAG.REVERSE | second_flag | dup,
-        mapq=60, cigars=rcig if any(c is not None for c in rcig) else None,
-        ref_span=rspan, bases=rseq, quals=rq, mate_pos=lpos, tlen=-tlen,
-        key=key[easy] | 1, tags=tags)
+        names=names, name_rows=easy, ref_id=ref_id, pos=rpos,
+        flag=base | FLAG.REVERSE | second_flag | dup, mapq=60, cigars=by_record(rcig),
+        ref_span=rspan, seq=np.concatenate([rc1, rc2]), quals=quals[:, ::-1],
+        seq_rows=right_rows, mate_pos=lpos, tlen=-tlen, key=key[easy] | 1, tags=tags)
     return [left_rec, right_rec]
