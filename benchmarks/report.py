@@ -75,7 +75,10 @@ def _summary_lines(results: dict) -> list[str]:
                f"{sc['runs']['1']['wall_s_runs']}, 2 workers {sc['runs']['2']['wall_s_runs']})"
                if sc.get("repeats", 1) > 1 else "")
             + f", ratio {sc['ratio']:.2f} (target <= "
-            f"{sc['target']}: {'PASS' if sc['pass'] else 'FAIL'})."
+            f"{sc['target']}: {'PASS' if sc['pass'] else 'FAIL'})"
+            + (f"; ratio of the median runs {sc['median_ratio']:.2f}"
+               if sc.get("median_ratio") is not None and sc.get("repeats", 1) > 1 else "")
+            + "."
             + (f" NOTE: {sc['note']}." if sc.get("machine_busy") else ""))
     elif sc:
         lines.append(f"Flow scaling: {sc.get('status')} {sc.get('reason', '')}".rstrip())

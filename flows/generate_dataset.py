@@ -12,6 +12,7 @@ from prefect.futures import PrefectFuture, wait
 
 from synthlib.allocator import keep_freed_memory
 from synthlib.catalog import resolve_spec
+from synthlib.claims import await_unit, done_results, run_claimed_units, units_done
 from synthlib.generate import (
     UnitResult,
     companion_files,
@@ -21,10 +22,8 @@ from synthlib.generate import (
     merge_groups,
     merge_units,
     promote,
-    run_claimed_units,
     run_unit,
     staged,
-    units_done,
     write_pair_manifest,
 )
 from synthlib.io.checksums import FileDigest
@@ -33,7 +32,8 @@ from synthlib.plan import Plan, plan_dataset
 from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["generate_dataset", "run_generate", "set_progress_hook", "submit_units",
-           "unit_results", "submit_merges", "merged"]
+           "await_claimers", "unit_results", "submit_merges", "merges_as_workers_free",
+           "merged"]
 
 _progress: Callable[[str, int, int], None] | None = None
 
@@ -56,25 +56,40 @@ def plan_task(spec_ref: str) -> Plan:
 
 
 @task(cache_policy=NO_CACHE)
-def unit_task(plan: Shipped[Plan], workdir: str, units: list[int] | None = None
-              ) -> list[UnitResult]:
-    """Claim and simulate units until none is left (:func:`synthlib.generate.run_claimed_units`);
-    with ``units`` (indices), simulate exactly those."""
+def unit_task(plan: Shipped[Plan], workdir: str, claimer: int | None = None,
+              units: list[int] | None = None) -> list[UnitResult]:
+    """Claim and simulate units until none is left, as claimer number ``claimer``
+    (:func:`synthlib.claims.run_claimed_units`); with ``units`` (indices), simulate exactly
+    those."""
     keep_freed_memory()
     if units is None:
-        return run_claimed_units(plan.value, workdir=Path(workdir))
+        return run_claimed_units(plan.value, workdir=Path(workdir), claimer=claimer)
     return [run_unit(plan.value, plan.value.units[i], workdir=Path(workdir)) for i in units]
 
 
 def submit_units(plan: Shipped[Plan], workdir: str, *, workers: int) -> list[PrefectFuture]:
-    """One unit-claiming task per worker: they share out the plan's units as they go.
+    """One unit-claiming task per worker (claimers ``0 .. workers - 1``): they share out the
+    plan's units as they go.
 
     Prefect's cost per task is about 0.2 CPU-s (serializing the settings context at
     submission, then task-run state handling on the worker and the API server), competing
     with the units for the same cores. Guided batches needed 11 tasks for 30 units on 2
     workers, and claiming needs 2. Collect the results with :func:`unit_results`.
     """
-    return [unit_task.submit(plan, workdir) for _ in range(max(1, workers))]
+    return [unit_task.submit(plan, workdir, i) for i in range(max(1, workers))]
+
+
+def await_claimers(workdir: str, futures: list[PrefectFuture], *,
+                   progress: Callable[[int], None] | None = None) -> None:
+    """Wait for the claiming ``futures`` (re-raising a unit's error); meanwhile
+    ``progress(done)`` hears how many units are finished."""
+    pending = list(futures)
+    while pending:
+        pending = list(wait(pending, timeout=1).not_done)
+        if progress is not None:
+            progress(units_done(Path(workdir)))
+    for fut in futures:
+        fut.result()
 
 
 def unit_results(plan: Shipped[Plan], workdir: str, futures: list[PrefectFuture], *,
@@ -83,39 +98,80 @@ def unit_results(plan: Shipped[Plan], workdir: str, futures: list[PrefectFuture]
 
     While they run, ``progress(done)`` hears how many units are finished. A unit that no task
     completed (its worker died, and Dask's rerun of that task found it claimed) runs in a
-    task of its own.
+    task of its own. (For merges submitted before the units end, use
+    :func:`await_claimers`: such merges run abandoned units themselves.)
     """
-    pending = list(futures)
-    while pending:
-        pending = list(wait(pending, timeout=1).not_done)
-        if progress is not None:
-            progress(units_done(Path(workdir)))
+    await_claimers(workdir, futures, progress=progress)
     results = {r.index: r for fut in futures for r in fut.result()}
     missing = [u.index for u in plan.value.units if u.index not in results]
     if missing:
-        results.update((r.index, r) for r in unit_task.submit(plan, workdir, missing).result())
+        results.update((r.index, r)
+                       for r in unit_task.submit(plan, workdir, None, missing).result())
     return [results[u.index] for u in plan.value.units]
 
 
 @task(cache_policy=NO_CACHE)
 def merge_task(plan: Shipped[Plan], workdir: str, staging: str, parts: list[str],
-               consume: bool) -> dict[str, FileDigest]:
-    """Merge some output parts; their files' checksums, taken while writing them."""
+               consume: bool, claimers: int | None = None) -> dict[str, FileDigest]:
+    """Merge some output parts; their files' checksums, taken while writing them. With
+    ``claimers``, units may still be running: each is awaited before its shards are used
+    (:func:`synthlib.claims.await_unit`)."""
     digests: dict[str, FileDigest] = {}
-    merge_units(plan.value, workdir=Path(workdir), out_dir=Path(staging), parts=parts,
-                digests=digests, consume=consume)
+    work = Path(workdir)
+    ready = None if claimers is None else (
+        lambda unit: await_unit(plan.value, unit, workdir=work, claimers=claimers))
+    merge_units(plan.value, workdir=work, out_dir=Path(staging), parts=parts,
+                digests=digests, consume=consume, ready=ready)
     return digests
 
 
 def submit_merges(plan: Shipped[Plan], workdir: str, staging: str, *, workers: int = 2,
-                  consume: bool = False) -> list[PrefectFuture]:
+                  consume: bool = False, claimers: int | None = None) -> list[PrefectFuture]:
     """The output parts (BAM, FASTQ mates, VCF) merged side by side, in at most ``workers``
     tasks of about equal cost (:func:`synthlib.generate.merge_groups`): the merge and the
     checksums of a 30x dataset's gigabyte of files were the flow's longest serial step.
     Each future's result maps file name -> checksums. With ``consume``, each task removes
-    its shards as it merges them (see :func:`synthlib.generate.merge_units`)."""
-    return [merge_task.submit(plan, workdir, staging, group, consume)
+    its shards as it merges them (see :func:`synthlib.generate.merge_units`). With
+    ``claimers`` (the number of claiming tasks of :func:`submit_units`), the merges may be
+    submitted with the units: each starts when a worker has no unit left to claim, and
+    waits for the units still running before it uses their shards."""
+    return [merge_task.submit(plan, workdir, staging, group, consume, claimers)
             for group in merge_groups(plan.value, workers=max(1, workers))]
+
+
+def merges_as_workers_free(plan: Shipped[Plan], workdir: str, staging: str,
+                           claims: list[PrefectFuture], *, workers: int, consume: bool,
+                           progress: Callable[[int], None] | None = None
+                           ) -> list[PrefectFuture]:
+    """Wait for the claiming tasks ``claims``, submitting one merge group (heaviest first)
+    each time one of them ends, so each merge starts on the worker just freed while the
+    others finish their last units (the merge waits for those: see :func:`submit_merges`).
+
+    Submitted all at once, Dask queued both merges on one of two busy workers, and the other
+    sat idle. ``progress(done)`` hears how many units are finished; a unit's error is
+    re-raised once every claimer has stopped.
+    """
+    groups = merge_groups(plan.value, workers=max(1, workers))
+    merges: list[PrefectFuture] = []
+    pending, seen = list(claims), -1
+    while pending:
+        pending = list(wait(pending, timeout=0.1).not_done)
+        while len(merges) < min(len(claims) - len(pending), len(groups)):
+            merges.append(merge_task.submit(plan, workdir, staging, groups[len(merges)],
+                                            consume, len(claims)))
+        done = units_done(Path(workdir))
+        if progress is not None and done != seen:
+            progress(done)
+            seen = done
+    try:
+        for fut in claims:
+            fut.result()
+    except BaseException:
+        wait(merges)  # they stop: a claimer that failed says so
+        raise
+    merges += [merge_task.submit(plan, workdir, staging, group, consume, len(claims))
+               for group in groups[len(merges):]]
+    return merges
 
 
 def merged(futures: list[PrefectFuture]) -> dict[str, FileDigest]:
@@ -175,15 +231,19 @@ def generate_dataset(
             def progress(_done: int) -> None:
                 _tick("units", sum(units_done(work / name) for name in shipped), total)
 
+            # Each merge starts on a worker as it runs out of units to claim.
+            merges = merges_as_workers_free(shipped[""], str(work), str(staging), jobs[""],
+                                            workers=workers, consume=not keep_work(),
+                                            progress=progress)
+            futures += merges
             results: dict[str, list[UnitResult]] = {
                 name: unit_results(shipped[name], str(work / name), futs, progress=progress)
-                for name, futs in jobs.items()}
-            merges = submit_merges(shipped[""], str(work), str(staging), workers=workers,
-                                   consume=not keep_work())
+                for name, futs in jobs.items() if name}
             extra = [companion_task.submit(name, shipped[name], str(staging), str(work), workers)
                      for name in subs]
-            futures += merges + extra
+            futures += extra
             digests = merged(merges)
+            results[""] = done_results(plan, work)
             files = [*digests, *(f for fut in extra for f in fut.result())]
         except BaseException:
             wait(futures)  # let running tasks finish before their folder is removed

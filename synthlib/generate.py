@@ -26,7 +26,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,8 +53,6 @@ from .variants.truth import sv_bed, vcf_header, vcf_records
 __all__ = [
     "UnitResult",
     "run_unit",
-    "run_claimed_units",
-    "units_done",
     "merge_units",
     "merge_parts",
     "merge_groups",
@@ -169,37 +167,6 @@ def run_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, model: ErrorModel | N
     return UnitResult(unit.index, pairs, len(variants), time.perf_counter() - t0)
 
 
-def run_claimed_units(plan: Plan, *, workdir: Path, model: ErrorModel | None = None
-                      ) -> list[UnitResult]:
-    """Run, in order, every unit of ``plan`` that no other process sharing ``workdir`` has
-    claimed; returns the results of the units run here.
-
-    A unit is claimed by creating ``<unit>.claim`` exclusively (``O_EXCL``), and
-    ``<unit>.done`` marks it finished once its shards are written. Processes started side by side on
-    one work folder split the units as they go, each taking the next free one. They finish
-    within about one unit of each other, whatever their speeds, for the cost of one task
-    each. Which process runs a unit never changes a byte of it.
-    """
-    workdir = Path(workdir)
-    model = model or load_model(plan)
-    out = []
-    for unit in plan.units:
-        claim = workdir / f"{unit.name}.claim"
-        try:
-            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            continue
-        out.append(run_unit(plan, unit, workdir=workdir, model=model))
-        # Beside the claim, which stays: a claim that went away could be taken again.
-        os.close(os.open(workdir / f"{unit.name}.done", os.O_CREAT | os.O_WRONLY))
-    return out
-
-
-def units_done(workdir: Path) -> int:
-    """How many claimed units of a work folder are finished (see :func:`run_claimed_units`)."""
-    return sum(1 for _ in Path(workdir).glob("u*.done"))
-
-
 class _AtomicFile:
     """A file written under ``<name>.tmp`` and renamed into place by :meth:`commit`; left
     uncommitted (an exception), the partial file is removed."""
@@ -273,11 +240,13 @@ def _stream_bam(plan: Plan, unit: WorkUnit, bam: BamAssembler, sorter: RecordSor
     bam.spill(unit.contig, RecordBatch.concat(spills))
 
 
-def _concat(out: Path, parts: list[Path], *, head: bytes = b"", consume: bool = False
-            ) -> FileDigest:
+def _concat(out: Path, parts: list[Path], *, head: bytes = b"", consume: bool = False,
+            before: Callable[[int], None] | None = None) -> FileDigest:
     with MergedFile(out) as fh:
         fh.write(head)
-        for p in parts:
+        for i, p in enumerate(parts):
+            if before is not None:
+                before(i)
             fh.append(p)
             if consume:
                 p.unlink()
@@ -285,12 +254,14 @@ def _concat(out: Path, parts: list[Path], *, head: bytes = b"", consume: bool = 
         return fh.close()
 
 
-def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path, *, consume: bool = False
-               ) -> FileDigest:
+def _merge_bam(plan: Plan, workdir: Path, out: Path, index: Path, *, consume: bool = False,
+               ready: Callable[[WorkUnit], None] | None = None) -> FileDigest:
     """Write the merged BAM and its index from the units' shards."""
     bam = BamAssembler(plan, out)
     try:
         for unit in plan.units:
+            if ready is not None:
+                ready(unit)
             shards = [workdir / f"{unit.name}.bam.{s}"
                       for s in ("head.npz", "body.bgzf", "body.idx.npz", "spill.npz")]
             bam.head(unit.contig, _load_records(shards[0]))
@@ -341,8 +312,8 @@ def merge_groups(plan: Plan, *, workers: int) -> list[list[str]]:
 
 def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
                 parts: Sequence[str] | None = None,
-                digests: dict[str, FileDigest] | None = None, consume: bool = False
-                ) -> list[str]:
+                digests: dict[str, FileDigest] | None = None, consume: bool = False,
+                ready: Callable[[WorkUnit], None] | None = None) -> list[str]:
     """Concatenate the shards of every unit, in unit order, into the final files.
 
     Parameters
@@ -357,6 +328,10 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
         Remove each shard once its bytes are in the final file: the merge tasks then free
         the work folder's gigabyte side by side, instead of the flow at its end. A merge
         that consumed its shards cannot be run again.
+    ready
+        Called with each unit before its shards are used (all of them first for the VCF):
+        a merge started while units still run waits there
+        (:func:`synthlib.claims.await_unit`).
 
     Returns
     -------
@@ -378,18 +353,21 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
     for mate in ("r1", "r2"):
         if mate in todo:
             tmp = out_dir / (FILES[mate] + ".tmp")
-            taken[FILES[mate]] = _concat(tmp, [workdir / f"{n}.{mate.upper()}.bgzf"
-                                               for n in names], consume=consume)
+            taken[FILES[mate]] = _concat(
+                tmp, [workdir / f"{n}.{mate.upper()}.bgzf" for n in names], consume=consume,
+                before=None if ready is None else lambda i: ready(plan.units[i]))
             os.replace(tmp, out_dir / FILES[mate])
             written.append(FILES[mate])
     if "bam" in todo:
         tmp = out_dir / (FILES["bam"] + ".tmp")
         taken[FILES["bam"]] = _merge_bam(plan, workdir, tmp, out_dir / (FILES["bai"] + ".tmp"),
-                                         consume=consume)
+                                         consume=consume, ready=ready)
         os.replace(out_dir / (FILES["bai"] + ".tmp"), out_dir / FILES["bai"])
         os.replace(tmp, out_dir / FILES["bam"])
         written += [FILES["bam"], FILES["bai"]]
     if "vcf" in todo:
+        for unit in plan.units if ready is not None else []:
+            ready(unit)
         header = vcf_header(contigs=plan.reference.lengths, sample=sample_name(plan),
                             reference_name=spec.reference.name,
                             complex_svs=any(v.svtype == "CPX" for v in plan.spikes))

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from flows.runtime import Shipped
+from synthlib.claims import await_unit, done_results, run_claimed_units, units_done
 from synthlib.errors import SynthError
 from synthlib.generate import (
     FILES,
@@ -17,9 +18,7 @@ from synthlib.generate import (
     merge_groups,
     merge_parts,
     merge_units,
-    run_claimed_units,
     run_unit,
-    units_done,
 )
 from synthlib.io.checksums import digest_file
 from synthlib.plan import plan_dataset
@@ -38,7 +37,7 @@ def small_plan():
 
 _CLAIMER = """
 import json, pickle, sys
-from synthlib.generate import run_claimed_units
+from synthlib.claims import run_claimed_units
 plan = pickle.loads(open(sys.argv[1], "rb").read())
 print(json.dumps([r.index for r in run_claimed_units(plan, workdir=sys.argv[2])]))
 """
@@ -77,6 +76,45 @@ def test_claimed_units_give_the_bytes_of_plain_units(small_plan, tmp_path):
         out[name] = {f: digest_file(tmp_path / f"out-{name}" / f)["md5"]
                      for f in sorted(FILES.values())}
     assert out["plain"] == out["claimed"]
+
+
+def test_a_merge_waits_for_units_and_runs_one_left_abandoned(small_plan, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    dead = small_plan.units[2]
+    (work / f"{dead.name}.claim").touch()  # claimed by a worker that died with it
+    ran = run_claimed_units(small_plan, workdir=work, claimer=0)
+    assert dead.index not in [r.index for r in ran]
+    assert (work / "claimer-0.finished").read_text() == "ok"
+    with pytest.raises(SynthError, match="not done"):
+        done_results(small_plan, work)
+    # The merge, told there was one claimer (now finished), runs the abandoned unit itself.
+    waited = []
+
+    def ready(unit):
+        waited.append(unit.index)
+        await_unit(small_plan, unit, workdir=work, claimers=1)
+
+    names = merge_units(small_plan, workdir=work, out_dir=tmp_path / "out", ready=ready)
+    assert sorted(names) == sorted(FILES.values())
+    assert set(waited) == {u.index for u in small_plan.units}
+    results = done_results(small_plan, work)
+    assert [r.index for r in results] == [u.index for u in small_plan.units]
+    assert (work / f"{dead.name}.rerun").exists()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for u in small_plan.units:
+        run_unit(small_plan, u, workdir=plain)
+    merge_units(small_plan, workdir=plain, out_dir=tmp_path / "plain-out")
+    for name in FILES.values():
+        assert digest_file(tmp_path / "out" / name)["md5"] == \
+            digest_file(tmp_path / "plain-out" / name)["md5"]
+
+
+def test_a_merge_stops_waiting_when_a_claimer_failed(small_plan, tmp_path):
+    (tmp_path / "claimer-0.finished").write_text("failed")
+    with pytest.raises(SynthError, match="claiming task failed"):
+        await_unit(small_plan, small_plan.units[0], workdir=tmp_path, claimers=2)
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3, 8])

@@ -1,0 +1,121 @@
+"""Units shared out by claiming, and merges that start before the last unit ends.
+
+Processes started side by side on one work folder (one task per worker) split a plan's
+units as they go: each takes the next unit nobody has claimed, by creating
+``<unit>.claim`` exclusively (``O_EXCL``), and ``<unit>.done`` (its :class:`UnitResult` as
+JSON) marks it finished once its shards are written. The workers finish within about one unit
+of each other, whatever their speeds, for the cost of one task each; which process runs a unit
+never changes a byte of it.
+
+A merge may start as soon as a worker has nothing left to claim: before it uses a unit's
+shards it waits for that unit (:func:`await_unit`). Each claimer leaves
+``claimer-<i>.finished`` (``ok`` or ``failed``) when it stops. A unit that is still not done
+when every claimer has finished was abandoned (its worker died and the rerun of that task
+found it claimed), so the waiting merge runs it itself (claimed once more through
+``<unit>.rerun``); if a claimer failed, the wait raises instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .errors import SynthError
+from .generate import UnitResult, load_model, run_unit
+from .plan import Plan, WorkUnit
+from .reads.errormodel import ErrorModel
+
+__all__ = ["run_claimed_units", "units_done", "await_unit", "done_results"]
+
+_POLL_S = 0.05
+
+
+def _create(path: Path) -> bool:
+    """Create ``path`` exclusively; False if it exists."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _mark_done(workdir: Path, result: UnitResult, unit: WorkUnit) -> None:
+    tmp = workdir / f"{unit.name}.done.tmp"
+    tmp.write_text(json.dumps(asdict(result)))
+    os.replace(tmp, workdir / f"{unit.name}.done")
+
+
+def run_claimed_units(plan: Plan, *, workdir: Path, model: ErrorModel | None = None,
+                      claimer: int | None = None) -> list[UnitResult]:
+    """Run, in order, every unit of ``plan`` that no other process sharing ``workdir`` has
+    claimed; returns the results of the units run here. With ``claimer`` (this claimer's
+    number), leave ``claimer-<n>.finished`` when stopping, ``failed`` if a unit raised."""
+    workdir = Path(workdir)
+    model = model or load_model(plan)
+    out = []
+    status = "failed"
+    try:
+        for unit in plan.units:
+            # The claim stays after the unit is done: a claim that went away could be
+            # taken again.
+            if _create(workdir / f"{unit.name}.claim"):
+                out.append(run_unit(plan, unit, workdir=workdir, model=model))
+                _mark_done(workdir, out[-1], unit)
+        status = "ok"
+    finally:
+        if claimer is not None:
+            tmp = workdir / f"claimer-{claimer}.finished.tmp"
+            tmp.write_text(status)
+            os.replace(tmp, workdir / f"claimer-{claimer}.finished")
+    return out
+
+
+def units_done(workdir: Path) -> int:
+    """How many claimed units of a work folder are finished."""
+    return sum(1 for _ in Path(workdir).glob("u*.done"))
+
+
+def await_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, claimers: int,
+               model: ErrorModel | None = None) -> None:
+    """Return once ``unit`` is done, running it here if every one of the ``claimers`` has
+    finished without doing it.
+
+    Raises
+    ------
+    SynthError
+        If a claimer failed (the unit's error is that claimer's task's to report).
+    """
+    workdir = Path(workdir)
+    done = workdir / f"{unit.name}.done"
+    sentinels = [workdir / f"claimer-{i}.finished" for i in range(claimers)]
+    while not done.exists():
+        states = [f.read_text() if f.exists() else None for f in sentinels]
+        if "failed" in states:
+            raise SynthError(f"unit {unit.name} was not generated: a claiming task failed",
+                             where=str(workdir))
+        if None not in states and not done.exists():
+            if _create(workdir / f"{unit.name}.rerun"):
+                _mark_done(workdir, run_unit(plan, unit, workdir=workdir,
+                                             model=model or load_model(plan)), unit)
+                break
+        time.sleep(_POLL_S)
+
+
+def done_results(plan: Plan, workdir: Path) -> list[UnitResult]:
+    """The results of every unit, in unit order, from their ``.done`` files.
+
+    Raises
+    ------
+    SynthError
+        If a unit is not done.
+    """
+    out = []
+    for unit in plan.units:
+        path = Path(workdir) / f"{unit.name}.done"
+        if not path.exists():
+            raise SynthError(f"unit {unit.name} is not done", where=str(workdir))
+        out.append(UnitResult(**json.loads(path.read_text())))
+    return out
