@@ -116,20 +116,13 @@ def _cigar_per_base(rp: np.ndarray) -> list[tuple[int, int]]:
 def test_cigar_from_reference_positions(kinds, jumps):
     from synthlib.reads.simulate import _cigar
 
-    rp, p = [], 1000
-    for kind, jump in zip(kinds, jumps, strict=False):
-        if kind == "I":
-            rp.append(-1)
-        else:
-            p += jump if kind == "D" else 0
-            rp.append(p)
-            p += 1
-    rp = np.array(rp)
+    rp = np.array(_positions(kinds, jumps))
     if (rp != -1).any():
         assert _cigar(rp) == _cigar_per_base(rp)
 
 
 def _positions(kinds, jumps):
+    """Reference positions of a read made of M, I and D steps (-1 = inserted base)."""
     rp, p = [], 1000
     for kind, jump in zip(kinds, jumps, strict=False):
         if kind == "I":
