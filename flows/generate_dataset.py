@@ -80,14 +80,21 @@ def submit_units(plan: Shipped[Plan], workdir: str, *, workers: int) -> list[Pre
 
 
 def await_claimers(workdir: str, futures: list[PrefectFuture], *,
-                   progress: Callable[[int], None] | None = None) -> None:
-    """Wait for the claiming ``futures`` (re-raising a unit's error); meanwhile
-    ``progress(done)`` hears how many units are finished."""
-    pending = list(futures)
+                   progress: Callable[[int], None] | None = None,
+                   ended: Callable[[int], None] | None = None, poll: float = 1.0) -> None:
+    """Wait for the claiming ``futures`` (re-raising a unit's error once all have stopped),
+    looking every ``poll`` seconds. Meanwhile ``progress(done)`` hears how many units are
+    finished, and ``ended(n)`` how many of the futures have ended, each time one ends."""
+    pending, seen, stopped = list(futures), -1, 0
     while pending:
-        pending = list(wait(pending, timeout=1).not_done)
-        if progress is not None:
-            progress(units_done(Path(workdir)))
+        pending = list(wait(pending, timeout=poll).not_done)
+        if ended is not None and len(futures) - len(pending) != stopped:
+            stopped = len(futures) - len(pending)
+            ended(stopped)
+        done = units_done(Path(workdir))
+        if progress is not None and done != seen:
+            progress(done)
+            seen = done
     for fut in futures:
         fut.result()
 
@@ -126,16 +133,14 @@ def merge_task(plan: Shipped[Plan], workdir: str, staging: str, parts: list[str]
 
 
 def submit_merges(plan: Shipped[Plan], workdir: str, staging: str, *, workers: int = 2,
-                  consume: bool = False, claimers: int | None = None) -> list[PrefectFuture]:
+                  consume: bool = False) -> list[PrefectFuture]:
     """The output parts (BAM, FASTQ mates, VCF) merged side by side, in at most ``workers``
     tasks of about equal cost (:func:`synthlib.generate.merge_groups`): the merge and the
     checksums of a 30x dataset's gigabyte of files were the flow's longest serial step.
     Each future's result maps file name -> checksums. With ``consume``, each task removes
-    its shards as it merges them (see :func:`synthlib.generate.merge_units`). With
-    ``claimers`` (the number of claiming tasks of :func:`submit_units`), the merges may be
-    submitted with the units: each starts when a worker has no unit left to claim, and
-    waits for the units still running before it uses their shards."""
-    return [merge_task.submit(plan, workdir, staging, group, consume, claimers)
+    its shards as it merges them (see :func:`synthlib.generate.merge_units`). Submit them
+    once the units are done; :func:`merges_as_workers_free` starts them earlier."""
+    return [merge_task.submit(plan, workdir, staging, group, consume)
             for group in merge_groups(plan.value, workers=max(1, workers))]
 
 
@@ -145,7 +150,8 @@ def merges_as_workers_free(plan: Shipped[Plan], workdir: str, staging: str,
                            ) -> list[PrefectFuture]:
     """Wait for the claiming tasks ``claims``, submitting one merge group (heaviest first)
     each time one of them ends, so each merge starts on the worker just freed while the
-    others finish their last units (the merge waits for those: see :func:`submit_merges`).
+    others finish their last units (the merge waits for each unit before using its shards:
+    :func:`synthlib.claims.await_unit`).
 
     Submitted all at once, Dask queued both merges on one of two busy workers, and the other
     sat idle. ``progress(done)`` hears how many units are finished; a unit's error is
@@ -153,24 +159,18 @@ def merges_as_workers_free(plan: Shipped[Plan], workdir: str, staging: str,
     """
     groups = merge_groups(plan.value, workers=max(1, workers))
     merges: list[PrefectFuture] = []
-    pending, seen = list(claims), -1
-    while pending:
-        pending = list(wait(pending, timeout=0.1).not_done)
-        while len(merges) < min(len(claims) - len(pending), len(groups)):
+
+    def submit(n_ended: int) -> None:
+        while len(merges) < min(n_ended, len(groups)):
             merges.append(merge_task.submit(plan, workdir, staging, groups[len(merges)],
                                             consume, len(claims)))
-        done = units_done(Path(workdir))
-        if progress is not None and done != seen:
-            progress(done)
-            seen = done
+
     try:
-        for fut in claims:
-            fut.result()
+        await_claimers(workdir, claims, progress=progress, ended=submit, poll=0.1)
     except BaseException:
         wait(merges)  # they stop: a claimer that failed says so
         raise
-    merges += [merge_task.submit(plan, workdir, staging, group, consume, len(claims))
-               for group in groups[len(merges):]]
+    submit(len(groups))
     return merges
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "staged",
     "keep_work",
     "generate_local",
+    "run_serial",
     "companions",
     "companion_files",
     "write_pair_manifest",
@@ -206,7 +207,7 @@ def _write_bam_shards(plan: Plan, unit: WorkUnit, workdir: Path, sorter: RecordS
             # Copies: a view would keep the whole piece alive until the end.
             heads.append(head.copy())
             spills.append(spill.copy())
-            if len(body):
+            if len(body) or not index:
                 data = bgzf.compress(body.data)
                 # The body's own index; the merge only shifts it to the body's place.
                 index.append(_body_index(data, body).shifted(written))
@@ -215,7 +216,7 @@ def _write_bam_shards(plan: Plan, unit: WorkUnit, workdir: Path, sorter: RecordS
         body_file.commit()
     _save_records(workdir / f"{unit.name}.bam.head.npz", RecordBatch.concat(heads))
     tmp = workdir / f"{unit.name}.bam.body.idx.tmp.npz"
-    PartialIndex.concat(index or [_body_index(b"", RecordBatch.empty())]).save(tmp)
+    PartialIndex.concat(index).save(tmp)
     os.replace(tmp, workdir / f"{unit.name}.bam.body.idx.npz")
     _save_records(workdir / f"{unit.name}.bam.spill.npz", RecordBatch.concat(spills))
 
@@ -366,8 +367,9 @@ def merge_units(plan: Plan, *, workdir: Path, out_dir: Path,
         os.replace(tmp, out_dir / FILES["bam"])
         written += [FILES["bam"], FILES["bai"]]
     if "vcf" in todo:
-        for unit in plan.units if ready is not None else []:
-            ready(unit)
+        if ready is not None:  # every unit's records are in the truth file
+            for unit in plan.units:
+                ready(unit)
         header = vcf_header(contigs=plan.reference.lengths, sample=sample_name(plan),
                             reference_name=spec.reference.name,
                             complex_svs=any(v.svtype == "CPX" for v in plan.spikes))
@@ -545,6 +547,24 @@ def write_pair_manifest(plan: Plan, subs: dict[str, Plan], *, out_dir: Path, fil
                               plan_summary=summary, digests=digests)
 
 
+def run_serial(plan: Plan, *, workdir: Path, out_dir: Path,
+               digests: dict[str, FileDigest] | None = None
+               ) -> tuple[list[UnitResult], list[str]]:
+    """Every unit in order in this process, its FASTQ and BAM streamed straight into the
+    final files in ``out_dir`` (:class:`synthlib.outputs.SerialOutputs`), the rest merged
+    from shards in ``workdir``; returns the units' results and the names written.
+    ``digests`` (if given) gets every file's checksums."""
+    model = load_model(plan)
+    digests = {} if digests is None else digests
+    with SerialOutputs(plan, out_dir=out_dir) as outputs:
+        results = [run_unit(plan, u, workdir=workdir, model=model, outputs=outputs)
+                   for u in plan.units]
+        files = outputs.finish(digests=digests)
+    files += merge_units(plan, workdir=workdir, out_dir=out_dir, digests=digests,
+                         parts=[p for p in merge_parts(plan) if p not in outputs.parts])
+    return results, files
+
+
 def generate_local(plan: Plan, *, dest: Path, overwrite: bool = False) -> Path:
     """Generate a dataset serially in this process (no Prefect, no Dask): for tests and tools.
 
@@ -555,14 +575,8 @@ def generate_local(plan: Plan, *, dest: Path, overwrite: bool = False) -> Path:
     t0 = time.perf_counter()
     subs = companions(plan)
     with staged(final) as (staging, work):
-        model = load_model(plan)
         digests: dict[str, FileDigest] = {}
-        with SerialOutputs(plan, out_dir=staging) as outputs:
-            results = [run_unit(plan, u, workdir=work, model=model, outputs=outputs)
-                       for u in plan.units]
-            files = outputs.finish(digests=digests)
-        files += merge_units(plan, workdir=work, out_dir=staging, digests=digests,
-                             parts=[p for p in merge_parts(plan) if p not in outputs.parts])
+        results, files = run_serial(plan, workdir=work, out_dir=staging, digests=digests)
         run = {"executor": "local", "workers": 1,
                "seconds": round(time.perf_counter() - t0, 2),
                "pairs": sum(r.pairs for r in results)}

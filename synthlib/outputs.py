@@ -209,16 +209,15 @@ class SerialOutputs:
         for key, mate in zip(("r1", "r2"), self.mates, strict=False):
             mate.write(bgzf.EOF)
             taken[FILES[key]] = mate.close()
+        written = list(taken)
         if self.bam is not None:
             taken[FILES["bam"]] = self.bam.finish(self._tmp(FILES["bai"]))
-            taken[FILES["bai"]] = None
-        written = []
-        for name in taken:
+            written += [FILES["bam"], FILES["bai"]]
+        for name in written:
             os.replace(self._tmp(name), self._out_dir / name)
-            written.append(name)
         self.mates, self.bam = [], None
         if digests is not None:
-            digests.update({n: d for n, d in taken.items() if d is not None})
+            digests.update(taken)
         return written
 
     def discard(self) -> None:

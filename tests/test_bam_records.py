@@ -138,10 +138,10 @@ def _positions(kinds, jumps):
 @given(st.integers(1, 40).flatmap(lambda n: st.lists(
     st.tuples(st.lists(st.sampled_from(["M", "I", "D"]), min_size=n, max_size=n),
               st.lists(st.integers(1, 6), min_size=n, max_size=n)), min_size=1, max_size=8)))
-def test_batch_cigars_equal_one_by_one(reads):
-    from synthlib.reads.simulate import _cigar, _cigars
+def test_batch_cigars_equal_the_per_base_walk(reads):
+    from synthlib.reads.simulate import _cigars
 
     rows = [r for r in (np.array(_positions(k, j)) for k, j in reads) if (r != -1).any()]
     if rows:
         rp = np.stack(rows)
-        assert _cigars(rp) == [_cigar(r) for r in rows]
+        assert _cigars(rp) == [_cigar_per_base(r) for r in rows]

@@ -344,31 +344,9 @@ def _cigar(rp: np.ndarray) -> list[tuple[int, int]]:
     """CIGAR of a read whose bases sit at reference positions ``rp`` (INSERTED = -1).
 
     Leading/trailing inserted bases are soft-clipped; a deletion sits between two mapped
-    bases whose reference positions jump. Run-length encoded with numpy: the Python loop
-    runs once per operation, not once per base.
+    bases whose reference positions jump (see :func:`_cigars`).
     """
-    mapped = np.flatnonzero(rp != INSERTED)
-    first, last = int(mapped[0]), int(mapped[-1])
-    core = rp[first : last + 1]
-    is_ins = core == INSERTED
-    # Deletion before base j of the core: gap between it and the previous mapped base.
-    gap_at = mapped[1:] - first
-    gaps = np.diff(rp[mapped]) - 1
-    del_at = {int(a): int(g) for a, g in zip(gap_at[gaps > 0], gaps[gaps > 0], strict=True)}
-    bounds = np.flatnonzero(np.diff(is_ins.astype(np.int8))) + 1
-    cuts = sorted({0, len(core), *bounds.tolist(), *del_at})
-    ops: list[tuple[int, int]] = [(_OP_S, first)] if first else []
-    for a, b in zip(cuts, cuts[1:], strict=False):
-        if a in del_at:
-            ops.append((_OP_D, del_at[a]))
-        op = _OP_I if is_ins[a] else _OP_M
-        if ops and ops[-1][0] == op:
-            ops[-1] = (op, ops[-1][1] + b - a)
-        else:
-            ops.append((op, b - a))
-    if last < len(rp) - 1:
-        ops.append((_OP_S, len(rp) - 1 - last))
-    return ops
+    return _cigars(np.asarray(rp)[None, :])[0]
 
 
 def _cigars(rp: np.ndarray) -> list[list[tuple[int, int]]]:

@@ -147,44 +147,54 @@ def check_no_overlap(variants: list[Variant], *, what: str) -> None:
             raise VariantError(f"{a.label} and {b.label} overlap", where=what)
 
 
-def _draw_positions(
+def _draw_arrays(
     rng: np.random.Generator, territory: list[tuple[str, np.ndarray]], n: int
-) -> list[tuple[str, int]]:
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``n`` positions uniform over ``territory``: (contig names, contig index into them (n,),
+    0-based position (n,)); empty arrays when the territory is empty."""
+    names = [c for c, _ in territory]
     lengths = np.concatenate([iv[:, 1] - iv[:, 0] for _, iv in territory])
     total = int(lengths.sum())
     if total == 0:
-        return []
+        return names, np.zeros(0, np.int64), np.zeros(0, np.int64)
     offsets = rng.integers(0, total, size=n)
     cum = np.cumsum(lengths)
     idx = np.searchsorted(cum, offsets, side="right")
     starts = np.concatenate([iv[:, 0] for _, iv in territory])
-    chroms = np.concatenate([[c] * len(iv) for c, iv in territory])
+    chroms = np.concatenate([np.full(len(iv), k, np.int64) for k, (_, iv) in enumerate(territory)])
     prev = cum - lengths
-    pos = starts[idx] + offsets - prev[idx]
-    return [(str(chroms[k]), int(p)) for k, p in zip(idx, pos, strict=True)]
+    return names, chroms[idx], starts[idx] + offsets - prev[idx]
+
+
+def _draw_positions(
+    rng: np.random.Generator, territory: list[tuple[str, np.ndarray]], n: int
+) -> list[tuple[str, int]]:
+    names, chrom, pos = _draw_arrays(rng, territory, n)
+    return [(names[c], p) for c, p in zip(chrom.tolist(), pos.tolist(), strict=True)]
 
 
 #: Candidates closer than this share one reference read (one ``fetch`` per cluster).
 _FETCH_GAP = 8192
 
 
-def _windows(reference: Reference, drawn: list[tuple[str, int]], span: int) -> list[bytes]:
-    """``reference.fetch(chrom, p, p + span)`` for every drawn candidate, read in clusters:
-    thousands of candidates per Mbp each cost a reference read (~13 us) otherwise."""
-    out: list[bytes] = [b""] * len(drawn)
-    by_chrom: dict[str, list[int]] = {}
-    for k, (chrom, _) in enumerate(drawn):
-        by_chrom.setdefault(chrom, []).append(k)
-    for chrom, ks in by_chrom.items():
-        pos = np.array([drawn[k][1] for k in ks], dtype=np.int64)
-        order = np.argsort(pos, kind="stable")
-        sp = pos[order]
-        cuts = np.flatnonzero(np.diff(sp) > _FETCH_GAP) + 1
+def _windows(reference: Reference, names: list[str], chrom: np.ndarray, pos: np.ndarray,
+             span: int) -> list[bytes]:
+    """``reference.fetch(names[chrom[k]], pos[k], pos[k] + span)`` for every candidate k,
+    read in clusters: thousands of candidates per Mbp each cost a reference read (~13 us)
+    otherwise."""
+    out: list[bytes] = [b""] * len(pos)
+    for c, name in enumerate(names):
+        ks = np.flatnonzero(chrom == c)
+        order = np.argsort(pos[ks], kind="stable")
+        sp = pos[ks][order].tolist()
+        cuts = np.flatnonzero(np.diff(pos[ks][order]) > _FETCH_GAP) + 1
         for run in np.split(np.arange(len(sp)), cuts):
-            lo, hi = int(sp[run[0]]), int(sp[run[-1]]) + span
-            block = reference.fetch(chrom, lo, hi)
-            for i in run:
-                a = int(sp[i]) - lo
+            if not len(run):
+                continue
+            lo, hi = sp[run[0]], sp[run[-1]] + span
+            block = reference.fetch(name, lo, hi)
+            for i in run.tolist():
+                a = sp[i] - lo
                 out[ks[order[i]]] = block[a:a + span]
     return out
 
@@ -282,9 +292,10 @@ def random_spikes(
         for _attempt in range(50):
             need = req.count - got
             span = req.max_size + 2
-            drawn = _draw_positions(rng, space, need * 2)
-            for (chrom, p), ref_bases in zip(drawn, _windows(reference, drawn, span),
-                                             strict=True):
+            names, codes, at = _draw_arrays(rng, space, need * 2)
+            drawn = [(names[c], p) for c, p in zip(codes.tolist(), at.tolist(), strict=True)]
+            for (chrom, p), ref_bases in zip(drawn, _windows(reference, names, codes, at,
+                                                             span), strict=True):
                 if got == req.count:
                     break
                 if len(ref_bases) < span or b"N" in ref_bases:
@@ -336,16 +347,12 @@ def _random_snvs(spec: DatasetSpec, reference: Reference, req: RandomVariants,
         need = req.count - len(out)
         if need == 0:
             break
-        drawn = _draw_positions(rng, space, need * 2)
-        if not drawn:
+        names, chrom, pos = _draw_arrays(rng, space, need * 2)
+        if not len(pos):
             break
-        windows = _windows(reference, drawn, span)
-        n = len(drawn)
-        ok = np.fromiter((len(w) == span and b"N" not in w for w in windows), bool, count=n)
-        names = sorted({c for c, _ in drawn})
-        chrom = np.fromiter((names.index(c) if len(names) > 1 else 0 for c, _ in drawn),
-                            np.int64, count=n)
-        pos = np.fromiter((p for _, p in drawn), np.int64, count=n)
+        windows = _windows(reference, names, chrom, pos, span)
+        ok = np.fromiter((len(w) == span and b"N" not in w for w in windows), bool,
+                         count=len(pos))
         lo, hi = pos - SPIKE_GAP, pos + 1 + SPIKE_GAP
         for c, name in enumerate(names):
             sel = np.flatnonzero(ok & (chrom == c))
