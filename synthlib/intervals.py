@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import ReferenceDataError
 
-__all__ = ["merge", "intersect", "total", "read_bed", "parse_region"]
+__all__ = ["merge", "intersect", "subtract", "total", "read_bed", "parse_region"]
 
 
 def merge(iv: np.ndarray) -> np.ndarray:
@@ -38,6 +38,15 @@ def intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         else:
             j += 1
     return np.array(out, dtype=np.int64).reshape(-1, 2)
+
+
+def subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` without the bases of ``b`` (both merged). Shapes (k, 2), (m, 2) -> (j, 2)."""
+    if not len(a) or not len(b):
+        return a
+    lo, hi = min(int(a[0, 0]), int(b[0, 0])), max(int(a[-1, 1]), int(b[-1, 1]))
+    gaps = np.column_stack([np.concatenate(([lo], b[:, 1])), np.concatenate((b[:, 0], [hi]))])
+    return intersect(a, gaps[gaps[:, 1] > gaps[:, 0]])
 
 
 def total(iv: np.ndarray) -> int:

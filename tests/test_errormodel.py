@@ -20,6 +20,7 @@ from synthlib.reads.errormodel import (
     FORMAT,
     ErrorModel,
     ReadProfile,
+    _hit_cycles,
     benchmark_apply,
     preset_names,
 )
@@ -296,6 +297,27 @@ def test_apply_matches_expectations(name: str, read_number: int) -> None:
     wrong = (out != bases) & (out != ord("N"))
     if wrong.any():
         assert quals[wrong].mean() < quals.mean() - 3
+
+
+@pytest.mark.parametrize("length", [150, 300])
+def test_hit_cycles_equal_a_binary_search_of_the_row(length: int) -> None:
+    """The guide-table lookup gives each hit the cycle a binary search over its bank row
+    gives (the first whose cumulative hazard exceeds the target), N cells (no hazard) and
+    targets next to a row's end included; 300 cycles take the 16-bit table."""
+    model = ErrorModel.load("illumina-2x150").for_read_length(length)
+    rng = np.random.default_rng(3)
+    for read_number in (1, 2):
+        bank = model._bank(read_number)
+        cum = bank.cum_hazard.reshape(-1, length)
+        assert (np.diff(cum, axis=1) == 0).any()  # rows with N cells are in the test
+        rows = np.sort(rng.integers(0, BANK_SIZE, 20_000))
+        rows = rows[bank.row_total[rows] > 0]
+        u = np.concatenate([rng.random(rows.size - 200), 1 - rng.random(100) * 1e-9,
+                            rng.random(100) * 1e-9])
+        got = _hit_cycles(bank, rows, u, length)
+        want = [np.searchsorted(cum[r], x * bank.row_total[r], side="right")
+                for r, x in zip(rows, u, strict=True)]
+        assert np.array_equal(got, np.minimum(want, length - 1))
 
 
 def test_read2_differs_from_read1_as_modelled() -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from _qcdata import copy_dataset, rewrite_truth
 from _svdata import base_spec, generate
 
+from synthlib.intervals import merge, subtract, total
 from synthlib.qc.run import run_qc
+from synthlib.qc.sv_evidence import TruthSV, breakpoint_windows
 
 SVS = [
     {"type": "deletion", "chrom": "chr20", "pos": 1010001, "end": 1012000, "genotype": "hom",
@@ -84,3 +87,33 @@ def test_truth_sv_never_simulated_fails_recall(sv_qc, tmp_path):
     assert res.metrics["sv"]["summary"]["recall"] == pytest.approx(6 / 7)
     by = {c.name: c for c in res.checks}
     assert by["sv_recall"].status == "fail" and res.verdict == "fail"
+
+
+def test_subtract_removes_exactly_the_other_bases():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        a = merge(np.sort(rng.integers(0, 1000, (8, 2)), axis=1))
+        b = merge(np.sort(rng.integers(0, 1000, (6, 2)), axis=1))
+        mask = np.zeros(1000, bool)
+        for s, e in a:
+            mask[s:e] = True
+        for s, e in b:
+            mask[s:e] = False
+        got = np.zeros(1000, bool)
+        for s, e in subtract(a, b):
+            assert e > s
+            got[s:e] = True
+        assert np.array_equal(got, mask)
+
+
+def test_breakpoint_windows_cover_every_junction():
+    svs = [TruthSV("d", "DEL", "chr1", 1000, 2000, 1000, (0, 1)),
+           TruthSV("b", "BND", "chr1", 5000, 700, 0, (0, 1), chrom2="chr2"),
+           TruthSV("c", "CPX", "chr1", 10000, 11800, 1800, (1, 1), cpx_type="delINV",
+                   cpx_intervals=("DEL_chr1:10001-10300", "INV_chr1:10301-11800"))]
+    win = breakpoint_windows(svs, pad=150)
+    assert win["chr2"].tolist() == [[550, 850]]
+    points = [1000, 2000, 5000] + [p for j in svs[2].layout.junctions for p in (j.pos1, j.pos2)]
+    for p in points:
+        assert any(s <= p - 150 and p + 150 <= e for s, e in win["chr1"]), p
+    assert total(win["chr1"]) < 150 * 2 * len(points) + 1

@@ -54,12 +54,6 @@ class RecordTable:
 
 
 
-#: The first 36 bytes of a BAM record (SAM spec 4.2), read as one item.
-_HEAD = np.dtype([("block_size", "<i4"), ("ref_id", "<i4"), ("pos", "<i4"),
-                  ("l_read_name", "u1"), ("mapq", "u1"), ("bin", "<u2"),
-                  ("n_cigar_op", "<u2"), ("flag", "<u2"), ("rest", "V16")])
-
-
 def _at(data: np.ndarray, dtype: np.dtype | str, at: np.ndarray) -> np.ndarray:
     """Items of ``dtype`` starting at the byte offsets ``at`` of ``data``: one gather through
     a view whose items start at every byte (no per-byte gathers)."""
@@ -87,20 +81,32 @@ def record_table(data: np.ndarray, offsets: np.ndarray) -> RecordTable:
         z = np.zeros(0, np.int64)
         return RecordTable(z.astype(np.int32), z, z, z.astype(np.int32), z.astype(bool),
                            offsets.copy())
-    head = _at(data, _HEAD, starts)
-    ref_id = head["ref_id"].astype(np.int32)
-    beg = head["pos"].astype(np.int64)
-    l_name = head["l_read_name"].astype(np.int64)
-    bins = head["bin"].astype(np.int32)
-    n_cigar = head["n_cigar_op"].astype(np.int64)
-    unmapped = (head["flag"] & 0x4) != 0
-    # Every CIGAR word of every record, gathered at once.
+    # Bytes 4-19 of each record as two little-endian words (plain integer gathers; a
+    # structured dtype is copied field by field): refID, pos | l_read_name, mapq, bin,
+    # n_cigar_op, flag.
+    w0 = _at(data, "<u8", starts + 4)
+    w1 = _at(data, "<u8", starts + 12)
+    ref_id = (w0 & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    beg = (w0 >> 32).astype(np.uint32).view(np.int32).astype(np.int64)
+    l_name = (w1 & 0xFF).astype(np.int64)
+    bins = ((w1 >> 16) & 0xFFFF).astype(np.int32)
+    n_cigar = ((w1 >> 32) & 0xFFFF).astype(np.int64)
+    unmapped = ((w1 >> 48) & 0x4) != 0
+    # Reference span from the CIGAR words: one gather for the (most) records with a single
+    # operation, then every word of the others at once.
     cig0 = starts + 36 + l_name
-    rec_of = np.repeat(np.arange(n), n_cigar)
-    within = np.arange(int(n_cigar.sum())) - np.repeat(np.cumsum(n_cigar) - n_cigar, n_cigar)
-    words = _at(data, "<u4", cig0[rec_of] + 4 * within)
-    consumed = np.where(_REF_OPS[words & 0xF], words >> 4, 0).astype(np.int64)
-    span = np.bincount(rec_of, weights=consumed, minlength=n).astype(np.int64)
+    span = np.zeros(n, dtype=np.int64)
+    one = np.flatnonzero(n_cigar == 1)
+    words = _at(data, "<u4", cig0[one])
+    span[one] = np.where(_REF_OPS[words & 0xF], words >> 4, 0)
+    many = np.flatnonzero(n_cigar > 1)
+    if len(many):
+        k = n_cigar[many]
+        rec_of = np.repeat(np.arange(len(many)), k)
+        within = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+        words = _at(data, "<u4", cig0[many][rec_of] + 4 * within)
+        consumed = np.where(_REF_OPS[words & 0xF], words >> 4, 0).astype(np.int64)
+        span[many] = np.bincount(rec_of, weights=consumed, minlength=len(many)).astype(np.int64)
     end = beg + np.where(unmapped | (span == 0), 1, span)
     return RecordTable(ref_id, beg, end, bins, unmapped, offsets.copy())
 

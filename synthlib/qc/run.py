@@ -26,7 +26,7 @@ import pysam
 
 from ..errors import QCError
 from ..generate import FILES
-from ..intervals import intersect, merge, read_bed, total
+from ..intervals import intersect, merge, read_bed, subtract, total
 from ..io.checksums import digest_file
 from ..plan import Plan, plan_dataset
 from ..reads.errormodel import ErrorModel
@@ -39,7 +39,7 @@ from .compare import compare_vcfs
 from .duplicates import expected_duplicate_fraction
 from .gate import Check, make_check, resolve_thresholds, verdict_of
 from .ontarget import on_target_metrics
-from .sv_evidence import read_truth_svs, sv_recovery
+from .sv_evidence import breakpoint_windows, read_truth_svs, sv_recovery
 from .vaf import somatic_vaf
 
 __all__ = ["QCResult", "run_qc", "qc_pair", "QC_FORMAT", "LARGE_PAIRS", "QC_FILES"]
@@ -435,12 +435,17 @@ def run_qc(
     t = time.perf_counter()
     comparison: dict[str, Any] = {}
     spike: dict[str, Any] = {}
+    compared: dict[str, np.ndarray] = {}
     if analysis:
         call_bed = write_bed(analysis, out / "called_regions.bed")
         vcf, _ = call_variants(bam=out / "qc.bam", reference=ref.path, regions_bed=call_bed,
                                out_vcf=out / "calls.vcf.gz", sample=spec.id,
                                max_depth=max(250, int(4 * spec.coverage)))
-        conf_bed = write_bed(confident or {next(iter(territory)): np.zeros((0, 2), np.int64)},
+        # Small variants are compared away from SV breakpoints (a read length either side).
+        near_sv = breakpoint_windows(read_truth_svs(files["vcf"]), pad=spec.reads.length)
+        compared = {c: subtract(iv, near_sv.get(c, np.zeros((0, 2), np.int64)))
+                    for c, iv in confident.items()}
+        conf_bed = write_bed(compared or {next(iter(territory)): np.zeros((0, 2), np.int64)},
                              out / "confident.bed")
         tgt_bed = write_bed(targets, out / "targets.bed") if targets is not None else None
         res = compare_vcfs(truth=files["vcf"], query=vcf, reference=ref.path, regions=conf_bed,
@@ -520,6 +525,7 @@ def run_qc(
         "region_accessible_bases": sum(u.accessible_bases for u in plan.units),
         "analysis_bases": sum(total(v) for v in analysis.values()),
         "confident_bases": sum(total(v) for v in confident.values()),
+        "compared_bases": sum(total(v) for v in compared.values()),
         "confident_min_depth": min_depth,
         "golden_callable_bases": sum(total(v) for v in golden_callable.values()),
         "coverage": coverage,
@@ -709,7 +715,7 @@ def _checks(spec: DatasetSpec, model: ErrorModel, m: dict, quality: dict, th: di
     if not cmp:
         gate_calls = gate_calls or "no comparison (no golden BAM in sampled mode)"
     summ = cmp.get("by_type_summary", {})
-    src = "qc/calls.vcf.gz vs truth.vcf.gz (confident territory)"
+    src = "qc/calls.vcf.gz vs truth.vcf.gz (confident territory away from SV breakpoints)"
     if not sampled:
         # WGS depth is Poisson around the spec's: nearly every territory base reaches half of
         # it in the golden BAM, so the fraction is of the territory. Capture depth is not

@@ -41,11 +41,12 @@ import numpy as np
 import pysam
 
 from ..errors import QCError
+from ..intervals import merge
 from .svmatch import CpxJunction, CpxLayout, cpx_layout
 
 __all__ = ["TruthSV", "Junction", "Evidence", "read_truth_svs", "collect_evidence",
-           "depth_ratio", "call_svs", "sv_recovery", "cpx_evidence", "SIZE_BINS", "MIN_CLIP",
-           "MIN_GAP"]
+           "depth_ratio", "call_svs", "sv_recovery", "cpx_evidence", "breakpoint_windows",
+           "SIZE_BINS", "MIN_CLIP", "MIN_GAP"]
 
 MIN_CLIP = 20
 MIN_GAP = 50
@@ -176,6 +177,28 @@ def read_truth_svs(truth_vcf: Path) -> list[TruthSV]:
             out.append(TruthSV(rec.id or ".", st, rec.contig, a, b, size, (gt + (0, 0))[:2],
                                cn=int(cn) if cn is not None else None, vaf=vaf))
     return out
+
+
+def breakpoint_windows(svs: list[TruthSV], *, pad: int) -> dict[str, np.ndarray]:
+    """``pad`` bases either side of every breakpoint of ``svs`` (both ends of an SV, the
+    junctions of a complex event, both sides of a breakend), merged per contig.
+
+    Reads across a junction are clipped or misplaced by an aligner, and a caller turns their
+    mismatches into small calls that no truth holds; small-variant benchmarks leave these
+    windows out (as Genome in a Bottle's benchmark regions leave out its SVs).
+    """
+    points: dict[str, list[int]] = {}
+    for sv in svs:
+        here = points.setdefault(sv.chrom, [])
+        if sv.svtype == "BND":
+            here.append(sv.start)
+            points.setdefault(sv.chrom2 or sv.chrom, []).append(sv.end)
+            continue
+        here += [sv.start, sv.end]
+        if sv.layout is not None:
+            here += [p for j in sv.layout.junctions for p in (j.pos1, j.pos2)]
+    return {c: merge(np.array([[max(0, p - pad), p + pad] for p in ps], dtype=np.int64))
+            for c, ps in points.items()}
 
 
 def _segments(read: pysam.AlignedSegment) -> list[tuple[str, int, int, bool, int, int]]:

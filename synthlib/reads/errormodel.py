@@ -138,9 +138,9 @@ class _Bank:
     n_ptr: np.ndarray  # int64 (B+1,) row i's no-call cycles are n_cycles[n_ptr[i]:n_ptr[i+1]]
     n_cycles: np.ndarray  # int64 (M,)
     bins: np.ndarray  # uint8 (B, L)
-    cum_hazard: np.ndarray  # float64 (B*L,) global cumulative hazard over the flattened bank
-    row_start: np.ndarray  # float64 (B,) cumulative hazard before each row
+    cum_hazard: np.ndarray  # float64 (B*L,) each row's cumulative hazard through each cycle
     row_total: np.ndarray  # float64 (B,) hazard of each row
+    guide: np.ndarray  # uint8/16 (B*L,) row r, bucket g: first cycle past g/L of row r's hazard
     accept: np.ndarray  # float64 (K, 5) P(keep a hit | bin, true base code)
     wrong_cum: np.ndarray  # float64 (K, 5, 4) cumulative P(called base | error, bin, true)
 
@@ -362,18 +362,15 @@ class ErrorModel:
         counts = rng.poisson(bank.row_total[rows])
         total = int(counts.sum())
         if total:
-            # Hits are laid out in bank-row order so the searchsorted below walks the bank
-            # forward (cache-friendly: 3-4x faster than random probes). Rows fit 16 bits, for
-            # which numpy's stable sort is a radix sort.
-            by_row = np.argsort(rows.astype(np.uint16), kind="stable")
-            read_idx = np.repeat(by_row, counts[by_row])
+            read_idx = np.repeat(np.arange(n), counts)
             row_of_hit = rows[read_idx]
-            target = bank.row_start[row_of_hit] + rng.random(total) * bank.row_total[row_of_hit]
-            flat_bank = np.searchsorted(bank.cum_hazard, target, side="left")
-            cycle = np.clip(flat_bank - row_of_hit * length, 0, length - 1)
+            cycle = _hit_cycles(bank, row_of_hit, rng.random(total), length)
             # Two arrivals in one cycle's interval are one error (that is what makes it exact).
+            # Hits are in read order already, so the stable sort (a merge sort that takes
+            # sorted runs as they are) only reorders within reads: 4x faster than quicksort.
             flat = read_idx * length + cycle
-            flat = np.sort(flat.astype(np.int32) if n * length < 2**31 else flat).astype(np.int64)
+            flat = np.sort(flat.astype(np.int32) if n * length < 2**31 else flat,
+                           kind="stable").astype(np.int64)
             flat = flat[np.concatenate(([True], flat[1:] != flat[:-1]))]
             read_idx, cycle = np.divmod(flat, length)
             bins = bank.bins[rows[read_idx], cycle]
@@ -381,8 +378,14 @@ class ErrorModel:
             keep = rng.random(flat.size) < bank.accept[bins, true]
             flat, bins, true = flat[keep], bins[keep], true[keep]
             if flat.size:
-                cum = bank.wrong_cum[bins, true]
-                called = (rng.random(flat.size)[:, None] > cum[:, :3]).sum(axis=1)
+                # The called base: how many of its row of wrong_cum the uniform passes, one
+                # flat gather per column (an (m, 3) compare summed by row is 2x slower).
+                u = rng.random(flat.size)
+                at = (bins.astype(np.intp) * 5 + true) * 4
+                wrong_cum = bank.wrong_cum.ravel()
+                called = (u > wrong_cum[at]).astype(np.uint8)
+                called += u > wrong_cum[at + 1]
+                called += u > wrong_cum[at + 2]
                 out.ravel()[flat] = _ASCII[called]
         if bank.n_cycles.size:
             per_read = bank.n_ptr[rows + 1] - bank.n_ptr[rows]
@@ -430,9 +433,10 @@ class ErrorModel:
         p_max = np.minimum(err.max(axis=1), _P_CAP)  # (K,)
         hazard = -np.log1p(-p_max)[bins]  # (B, L)
         hazard[is_n] = 0.0
-        row_total = hazard.sum(axis=1)
-        row_start = np.concatenate([[0.0], np.cumsum(row_total)[:-1]])
-        cum_hazard = np.cumsum(hazard.ravel())
+        cum_hazard = np.cumsum(hazard, axis=1)
+        row_total = cum_hazard[:, -1].copy()
+        guide = _guide_table(cum_hazard, row_total)
+        cum_hazard = cum_hazard.ravel()
         accept = np.zeros((k, 5))
         with np.errstate(divide="ignore", invalid="ignore"):
             accept[:, :4] = np.where(p_max[:, None] > 0, np.minimum(err / p_max[:, None], 1.0), 0)
@@ -446,11 +450,11 @@ class ErrorModel:
         wrong_cum[:, :4, :] = np.cumsum(wrong, axis=2)
         wrong_cum[:, :, 3] = 1.0  # guard against rounding: the last base catches all
         n_cycles = n_cycles.astype(np.int64)
-        for arr in (quals, bins, cum_hazard, row_start, row_total, accept, wrong_cum, n_ptr,
+        for arr in (quals, bins, cum_hazard, row_total, guide, accept, wrong_cum, n_ptr,
                     n_cycles):
             arr.setflags(write=False)
         return _Bank(quals=quals, n_ptr=n_ptr, n_cycles=n_cycles, bins=bins,
-                     cum_hazard=cum_hazard, row_start=row_start, row_total=row_total,
+                     cum_hazard=cum_hazard, row_total=row_total, guide=guide,
                      accept=accept, wrong_cum=wrong_cum)
 
     # --------------------------------------------------------------------------- files
@@ -535,6 +539,53 @@ class ErrorModel:
     def from_dict(cls, data: Any, *, where: str = "<model>") -> ErrorModel:
         """Build and validate a model from its JSON document (errors name ``where`` + field)."""
         return _parse(data, where)
+
+
+def _guide_table(cum: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """For each row of ``cum`` (B, L) (cumulative hazard through each cycle, ``total`` (B,)
+    its last column) and each g < G = L, the first cycle whose cumulative hazard exceeds
+    ``g / G * total``; (B*G,), uint8 (uint16 for reads over 256 cycles).
+
+    Never past the true cycle of any point of bucket g, so a lookup only walks forward (half
+    a step on average: a hit lands in each bucket with probability 1/G, and a bucket holds
+    L/G cycle ends on average)."""
+    n_rows, length = cum.shape
+    grid = length
+    scale = grid / np.where(total > 0, total, 1.0) * (1 + 1e-12)
+    # k[c] = buckets g whose left edge lies below cum[c], rounded up (never fewer, so the
+    # table never points past a cycle); an all-zero row gets k = 0 (it never has a hit).
+    k = cum * scale[:, None]
+    np.ceil(k, out=k)
+    np.minimum(k, grid, out=k)
+    k = k.astype(np.int32)
+    # guide[g] = #{c : k[c] <= g}: buckets k[c-1] .. k[c]-1 hold c, in one repeat.
+    counts = np.empty((n_rows, length + 1), dtype=np.int32)
+    counts[:, 0] = k[:, 0]
+    np.subtract(k[:, 1:], k[:, :-1], out=counts[:, 1:length])
+    counts[:, length] = grid - k[:, -1]
+    dtype = np.uint8 if length <= 256 else np.uint16
+    values = np.minimum(np.arange(length + 1), length - 1).astype(dtype)
+    return np.repeat(np.tile(values, n_rows), counts.ravel())
+
+
+def _hit_cycles(bank: _Bank, rows: np.ndarray, u: np.ndarray, length: int) -> np.ndarray:
+    """The cycle of each hit: the first cycle of bank row ``rows`` (h,) whose cumulative
+    hazard exceeds ``u * row_total`` (``u`` (h,) uniform in [0, 1)); int64 (h,).
+
+    The guide table gives a cycle at or before it, and the rest is a short forward walk (the
+    same answer as a binary search over the row, at a few vector passes instead of ~8
+    scattered probes per hit)."""
+    target = u * bank.row_total[rows]
+    # The bucket is rounded down (never past the one holding the target).
+    g = (u * (length * (1 - 1e-12))).astype(np.int64)
+    base = rows * length
+    cycle = bank.guide[base + g].astype(np.int64)
+    todo = np.flatnonzero((cycle < length - 1) & (bank.cum_hazard[base + cycle] <= target))
+    while todo.size:
+        cycle[todo] += 1
+        c = cycle[todo]
+        todo = todo[(c < length - 1) & (bank.cum_hazard[base[todo] + c] <= target[todo])]
+    return cycle
 
 
 def _markov_bins(gen: np.random.Generator, initial: np.ndarray, transitions: np.ndarray,
