@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .errors import SynthError
-from .generate import UnitResult, load_model, run_unit
+from .generate import UnitResult, _atomic_write, load_model, run_unit
 from .plan import Plan, WorkUnit
 from .reads.errormodel import ErrorModel
 
@@ -43,9 +43,7 @@ def _create(path: Path) -> bool:
 
 
 def _mark_done(workdir: Path, result: UnitResult, unit: WorkUnit) -> None:
-    tmp = workdir / f"{unit.name}.done.tmp"
-    tmp.write_text(json.dumps(asdict(result)))
-    os.replace(tmp, workdir / f"{unit.name}.done")
+    _atomic_write(workdir / f"{unit.name}.done", json.dumps(asdict(result)).encode())
 
 
 def run_claimed_units(plan: Plan, *, workdir: Path, model: ErrorModel | None = None,
@@ -67,9 +65,7 @@ def run_claimed_units(plan: Plan, *, workdir: Path, model: ErrorModel | None = N
         status = "ok"
     finally:
         if claimer is not None:
-            tmp = workdir / f"claimer-{claimer}.finished.tmp"
-            tmp.write_text(status)
-            os.replace(tmp, workdir / f"claimer-{claimer}.finished")
+            _atomic_write(workdir / f"claimer-{claimer}.finished", status.encode())
     return out
 
 

@@ -796,8 +796,11 @@ def _simple_records(*, easy, hard, names, ref_id, lpos, rpos, lspan, rspan, lcig
                            hp_tag], axis=1)
 
     def by_record(cigars: dict[int, list]) -> dict[int, list]:
-        # Batch rows -> record indices (easy is sorted).
-        return {int(np.searchsorted(easy, r)): c for r, c in cigars.items() if not hard[r]}
+        # Batch rows -> record indices (easy is sorted), in one search.
+        rows = np.fromiter(cigars, dtype=np.int64, count=len(cigars))
+        at = np.searchsorted(easy, rows).tolist()
+        return {a: c for a, c, h in zip(at, cigars.values(), hard[rows].tolist(), strict=True)
+                if not h}
 
     left_rec = encode_records(
         names=names, name_rows=easy, ref_id=ref_id, pos=lpos,

@@ -44,15 +44,16 @@ class Occupancy:
 
     def add_many(self, chrom: str, lo: np.ndarray, hi: np.ndarray) -> None:
         """Add intervals ``[lo[i], hi[i])`` of ``chrom`` at once."""
+        lo = np.asarray(lo, dtype=np.int64)
+        hi = np.asarray(hi, dtype=np.int64)
         if not len(lo):
             return
-        starts = self._starts.get(chrom, []) + np.asarray(lo, dtype=np.int64).tolist()
-        ends = self._ends.get(chrom, []) + np.asarray(hi, dtype=np.int64).tolist()
-        order = np.argsort(np.asarray(starts, dtype=np.int64), kind="stable")
-        self._starts[chrom] = np.asarray(starts, dtype=np.int64)[order].tolist()
-        self._ends[chrom] = np.asarray(ends, dtype=np.int64)[order].tolist()
-        longest = int((np.asarray(hi, dtype=np.int64) - np.asarray(lo, dtype=np.int64)).max())
-        self._longest[chrom] = max(self._longest.get(chrom, 0), longest)
+        starts = np.concatenate([np.asarray(self._starts.get(chrom, []), np.int64), lo])
+        ends = np.concatenate([np.asarray(self._ends.get(chrom, []), np.int64), hi])
+        order = np.argsort(starts, kind="stable")
+        self._starts[chrom] = starts[order].tolist()
+        self._ends[chrom] = ends[order].tolist()
+        self._longest[chrom] = max(self._longest.get(chrom, 0), int((hi - lo).max()))
 
     def overlaps_many(self, chrom: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Whether each ``[lo[i], hi[i])`` overlaps any interval of ``chrom``: bool (n,)."""

@@ -166,11 +166,15 @@ def _draw_arrays(
     return names, chroms[idx], starts[idx] + offsets - prev[idx]
 
 
+def _pairs(names: list[str], chrom: np.ndarray, pos: np.ndarray) -> list[tuple[str, int]]:
+    """:func:`_draw_arrays` output as ``(contig, position)`` pairs."""
+    return [(names[c], p) for c, p in zip(chrom.tolist(), pos.tolist(), strict=True)]
+
+
 def _draw_positions(
     rng: np.random.Generator, territory: list[tuple[str, np.ndarray]], n: int
 ) -> list[tuple[str, int]]:
-    names, chrom, pos = _draw_arrays(rng, territory, n)
-    return [(names[c], p) for c, p in zip(chrom.tolist(), pos.tolist(), strict=True)]
+    return _pairs(*_draw_arrays(rng, territory, n))
 
 
 #: Candidates closer than this share one reference read (one ``fetch`` per cluster).
@@ -293,7 +297,7 @@ def random_spikes(
             need = req.count - got
             span = req.max_size + 2
             names, codes, at = _draw_arrays(rng, space, need * 2)
-            drawn = [(names[c], p) for c, p in zip(codes.tolist(), at.tolist(), strict=True)]
+            drawn = _pairs(names, codes, at)
             for (chrom, p), ref_bases in zip(drawn, _windows(reference, names, codes, at,
                                                              span), strict=True):
                 if got == req.count:
