@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 
 from flows.generate_dataset import plan_task
 from flows.publish import produce_and_publish, task_runner
-from flows.runtime import ensure_api
+from flows.runtime import ad_hoc_run, ensure_api
 from synthlib.catalog import CatalogEntry, entries, get_entry
 from synthlib.errors import CatalogError, SynthError
 
@@ -102,6 +102,7 @@ def run_build_catalog(*, max_priority: int = 2, dest: str = "out/bucket", worker
     LocalCluster of ``workers`` processes or on the scheduler at ``address``."""
     ensure_api()
     runner = task_runner(workers=workers, address=address)
-    return build_catalog.with_options(task_runner=runner)(
-        max_priority=max_priority, dest=dest, workers=workers, only=only,
-        demo_only=demo_only, catalog=catalog, work_dir=work_dir)
+    with ad_hoc_run():
+        return build_catalog.with_options(task_runner=runner)(
+            max_priority=max_priority, dest=dest, workers=workers, only=only,
+            demo_only=demo_only, catalog=catalog, work_dir=work_dir)

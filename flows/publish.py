@@ -36,7 +36,7 @@ from prefect.tasks import exponential_backoff
 
 import synthlib
 from flows.generate_dataset import merged, plan_task, submit_merges
-from flows.runtime import Shipped, dask_task_runner, ensure_api, state_exception
+from flows.runtime import Shipped, ad_hoc_run, dask_task_runner, ensure_api, state_exception
 from synthlib.allocator import keep_freed_memory
 from synthlib.errors import CatalogError, StorageError
 from synthlib.generate import UnitResult, promote, run_unit, stage_dir, write_manifest
@@ -337,8 +337,9 @@ def run_to_url(spec: str, dest: str, workers: int = 2, address: str | None = Non
 
     ensure_api()
     runner = task_runner(workers=workers, address=address)
-    row = generate_and_publish.with_options(task_runner=runner)(
-        spec=spec, dest=dest, workers=workers, work_dir=work_dir)
+    with ad_hoc_run():
+        row = generate_and_publish.with_options(task_runner=runner)(
+            spec=spec, dest=dest, workers=workers, work_dir=work_dir)
     if row["status"] == "qc_failed":
         raise QCError(f"{row['id']} {row['version']}: QC failed, nothing published "
                       f"(report in {row.get('work_dir')})")

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from synthlib.qc.run import run_qc
 
-from .runtime import ensure_api
+from .runtime import ad_hoc_run, ensure_api
 
 __all__ = ["qc_task", "qc_dataset", "run_qc_flow"]
 
@@ -45,4 +45,5 @@ def qc_dataset(dataset_dir: str, thresholds: dict | None = None,
 def run_qc_flow(dataset_dir: str, **kwargs) -> dict:
     """Start the flow against this process's Prefect API (``ensure_api``)."""
     ensure_api()
-    return qc_dataset(dataset_dir, **kwargs)
+    with ad_hoc_run():
+        return qc_dataset(dataset_dir, **kwargs)

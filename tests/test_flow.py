@@ -54,3 +54,31 @@ def test_existing_dataset_is_not_overwritten_by_accident(prefect_api, tmp_path):
         run_generate(str(spec), dest=str(tmp_path / "out"), workers=1, qc=False)
     assert _md5s(first) == before
     assert sorted(p.name for p in (tmp_path / "out" / "mini").iterdir()) == ["1.0.0"]
+
+
+def _heartbeat_seen_by_a_flow_run() -> object:
+    from prefect import flow
+    from prefect.settings import get_current_settings
+
+    @flow(name="heartbeat-probe")
+    def probe() -> object:
+        return get_current_settings().flows.heartbeat_frequency
+
+    return probe()
+
+
+def test_ad_hoc_runs_skip_heartbeats_unless_the_environment_asks(prefect_api, monkeypatch):
+    from prefect.settings import get_current_settings
+
+    from flows.runtime import ad_hoc_run
+
+    for name in ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"):
+        monkeypatch.delenv(name, raising=False)
+    default = get_current_settings().flows.heartbeat_frequency
+    assert default is not None  # Prefect's default: the thread whose join held every run
+    with ad_hoc_run():
+        assert _heartbeat_seen_by_a_flow_run() is None
+    assert get_current_settings().flows.heartbeat_frequency == default
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(default))
+    with ad_hoc_run():  # set explicitly: Prefect's settings stand
+        assert _heartbeat_seen_by_a_flow_run() == default
