@@ -12,14 +12,23 @@ from prefect.futures import PrefectFuture, wait
 
 from synthlib.allocator import keep_freed_memory
 from synthlib.catalog import resolve_spec
-from synthlib.claims import await_unit, done_results, run_claimed_units, units_done
+from synthlib.claims import (
+    await_unit,
+    done_results,
+    run_claimed_merges,
+    run_claimed_units,
+    units_done,
+)
 from synthlib.generate import (
+    FILES,
     UnitResult,
     companion_files,
     companions,
     dataset_dir,
     keep_work,
+    load_model,
     merge_groups,
+    merge_parts,
     merge_units,
     promote,
     run_unit,
@@ -32,7 +41,8 @@ from synthlib.plan import Plan, plan_dataset
 from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["generate_dataset", "run_generate", "set_progress_hook", "submit_units",
-           "await_claimers", "unit_results", "submit_merges", "merges_as_workers_free",
+           "await_claimers", "unit_results", "submit_merges", "claim_task", "submit_claimers",
+           "claimed_merges",
            "merged"]
 
 _progress: Callable[[str, int, int], None] | None = None
@@ -80,17 +90,13 @@ def submit_units(plan: Shipped[Plan], workdir: str, *, workers: int) -> list[Pre
 
 
 def await_claimers(workdir: str, futures: list[PrefectFuture], *,
-                   progress: Callable[[int], None] | None = None,
-                   ended: Callable[[int], None] | None = None, poll: float = 1.0) -> None:
+                   progress: Callable[[int], None] | None = None, poll: float = 1.0) -> None:
     """Wait for the claiming ``futures`` (re-raising a unit's error once all have stopped),
-    looking every ``poll`` seconds. Meanwhile ``progress(done)`` hears how many units are
-    finished, and ``ended(n)`` how many of the futures have ended, each time one ends."""
-    pending, seen, stopped = list(futures), -1, 0
+    looking every ``poll`` seconds; meanwhile ``progress(done)`` hears how many units are
+    finished."""
+    pending, seen = list(futures), -1
     while pending:
         pending = list(wait(pending, timeout=poll).not_done)
-        if ended is not None and len(futures) - len(pending) != stopped:
-            stopped = len(futures) - len(pending)
-            ended(stopped)
         done = units_done(Path(workdir))
         if progress is not None and done != seen:
             progress(done)
@@ -105,8 +111,8 @@ def unit_results(plan: Shipped[Plan], workdir: str, futures: list[PrefectFuture]
 
     While they run, ``progress(done)`` hears how many units are finished. A unit that no task
     completed (its worker died, and Dask's rerun of that task found it claimed) runs in a
-    task of its own. (For merges submitted before the units end, use
-    :func:`await_claimers`: such merges run abandoned units themselves.)
+    task of its own. (The tasks of :func:`submit_claimers` merge as well: their merges run
+    abandoned units themselves.)
     """
     await_claimers(workdir, futures, progress=progress)
     results = {r.index: r for fut in futures for r in fut.result()}
@@ -139,39 +145,48 @@ def submit_merges(plan: Shipped[Plan], workdir: str, staging: str, *, workers: i
     checksums of a 30x dataset's gigabyte of files were the flow's longest serial step.
     Each future's result maps file name -> checksums. With ``consume``, each task removes
     its shards as it merges them (see :func:`synthlib.generate.merge_units`). Submit them
-    once the units are done; :func:`merges_as_workers_free` starts them earlier."""
+    once the units are done (:func:`submit_claimers` merges as workers run out of units)."""
     return [merge_task.submit(plan, workdir, staging, group, consume)
             for group in merge_groups(plan.value, workers=max(1, workers))]
 
 
-def merges_as_workers_free(plan: Shipped[Plan], workdir: str, staging: str,
-                           claims: list[PrefectFuture], *, workers: int, consume: bool,
-                           progress: Callable[[int], None] | None = None
-                           ) -> list[PrefectFuture]:
-    """Wait for the claiming tasks ``claims``, submitting one merge group (heaviest first)
-    each time one of them ends, so each merge starts on the worker just freed while the
-    others finish their last units (the merge waits for each unit before using its shards:
-    :func:`synthlib.claims.await_unit`).
+@task(cache_policy=NO_CACHE)
+def claim_task(plan: Shipped[Plan], workdir: str, staging: str, claimer: int, claimers: int,
+               consume: bool) -> dict[str, FileDigest]:
+    """Claimer number ``claimer`` of ``claimers``: simulate units until none is left to claim,
+    then merge output parts until none is left (:func:`synthlib.claims.run_claimed_merges`);
+    returns the checksums of the files merged here."""
+    keep_freed_memory()
+    model = load_model(plan.value)
+    work = Path(workdir)
+    run_claimed_units(plan.value, workdir=work, claimer=claimer, model=model)
+    return run_claimed_merges(plan.value, workdir=work, out_dir=Path(staging),
+                              claimers=claimers, consume=consume, model=model)
 
-    Submitted all at once, Dask queued both merges on one of two busy workers, and the other
-    sat idle. ``progress(done)`` hears how many units are finished; a unit's error is
-    re-raised once every claimer has stopped.
-    """
-    groups = merge_groups(plan.value, workers=max(1, workers))
-    merges: list[PrefectFuture] = []
 
-    def submit(n_ended: int) -> None:
-        while len(merges) < min(n_ended, len(groups)):
-            merges.append(merge_task.submit(plan, workdir, staging, groups[len(merges)],
-                                            consume, len(claims)))
+def submit_claimers(plan: Shipped[Plan], workdir: str, staging: str, *, workers: int,
+                    consume: bool) -> list[PrefectFuture]:
+    """One :func:`claim_task` per worker: they share out the units, and then the merges,
+    each merge starting on the first worker to run out of units (the last units still
+    running elsewhere are awaited shard by shard). Collect with :func:`claimed_merges`."""
+    n = max(1, workers)
+    return [claim_task.submit(plan, workdir, staging, i, n, consume) for i in range(n)]
 
-    try:
-        await_claimers(workdir, claims, progress=progress, ended=submit, poll=0.1)
-    except BaseException:
-        wait(merges)  # they stop: a claimer that failed says so
-        raise
-    submit(len(groups))
-    return merges
+
+def claimed_merges(plan: Shipped[Plan], workdir: str, staging: str,
+                   futures: list[PrefectFuture], *, consume: bool,
+                   progress: Callable[[int], None] | None = None) -> dict[str, FileDigest]:
+    """The checksums of every merged file, once the claiming ``futures`` are done.
+
+    A part claimed by a task whose worker died (Dask's rerun of that task found it claimed)
+    is merged by a task of its own."""
+    await_claimers(workdir, futures, progress=progress, poll=0.1)
+    digests = merged(futures)
+    missing = [p for p in merge_parts(plan.value) if FILES[p] not in digests]
+    if missing:
+        digests.update(merge_task.submit(plan, workdir, staging, missing, consume,
+                                         len(futures)).result())
+    return digests
 
 
 def merged(futures: list[PrefectFuture]) -> dict[str, FileDigest]:
@@ -223,26 +238,25 @@ def generate_dataset(
         for name in subs:
             (work / name).mkdir()
         try:
+            consume = not keep_work()
+            claims = submit_claimers(shipped[""], str(work), str(staging), workers=workers,
+                                     consume=consume)
             jobs = {name: submit_units(ship, str(work / name), workers=workers)
-                    for name, ship in shipped.items()}
-            futures += [fut for futs in jobs.values() for fut in futs]
+                    for name, ship in shipped.items() if name}
+            futures += claims + [fut for futs in jobs.values() for fut in futs]
             total = len(plan.units) + sum(len(sub.units) for sub in subs.values())
 
             def progress(_done: int) -> None:
                 _tick("units", sum(units_done(work / name) for name in shipped), total)
 
-            # Each merge starts on a worker as it runs out of units to claim.
-            merges = merges_as_workers_free(shipped[""], str(work), str(staging), jobs[""],
-                                            workers=workers, consume=not keep_work(),
-                                            progress=progress)
-            futures += merges
+            digests = claimed_merges(shipped[""], str(work), str(staging), claims,
+                                     consume=consume, progress=progress)
             results: dict[str, list[UnitResult]] = {
                 name: unit_results(shipped[name], str(work / name), futs, progress=progress)
-                for name, futs in jobs.items() if name}
+                for name, futs in jobs.items()}
             extra = [companion_task.submit(name, shipped[name], str(staging), str(work), workers)
                      for name in subs]
             futures += extra
-            digests = merged(merges)
             results[""] = done_results(plan, work)
             files = [*digests, *(f for fut in extra for f in fut.result())]
         except BaseException:

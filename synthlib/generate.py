@@ -55,6 +55,7 @@ __all__ = [
     "run_unit",
     "merge_units",
     "merge_parts",
+    "merge_order",
     "merge_groups",
     "MERGE_PARTS",
     "write_manifest",
@@ -294,6 +295,11 @@ def merge_parts(plan: Plan) -> list[str]:
 _PART_WEIGHT = {"bam": 2.0, "r1": 1.0, "r2": 1.0, "vcf": 0.1}
 
 
+def merge_order(plan: Plan) -> list[str]:
+    """The plan's :func:`merge_parts`, the costliest first (for packing or claiming)."""
+    return sorted(merge_parts(plan), key=lambda p: -_PART_WEIGHT[p])
+
+
 def merge_groups(plan: Plan, *, workers: int) -> list[list[str]]:
     """The plan's :func:`merge_parts` packed into at most ``workers`` groups of about equal
     cost (longest first, each to the lightest group): one merge task per group, so that
@@ -301,7 +307,7 @@ def merge_groups(plan: Plan, *, workers: int) -> list[list[str]]:
     """
     if workers < 1:
         raise SynthError(f"workers must be at least 1, got {workers}", where="merge_groups")
-    parts = sorted(merge_parts(plan), key=lambda p: -_PART_WEIGHT[p])
+    parts = merge_order(plan)
     groups: list[list[str]] = [[] for _ in range(min(workers, len(parts)))]
     loads = [0.0] * len(groups)
     for part in parts:

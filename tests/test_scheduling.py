@@ -10,12 +10,19 @@ import sys
 import pytest
 
 from flows.runtime import Shipped
-from synthlib.claims import await_unit, done_results, run_claimed_units, units_done
+from synthlib.claims import (
+    await_unit,
+    done_results,
+    run_claimed_merges,
+    run_claimed_units,
+    units_done,
+)
 from synthlib.errors import SynthError
 from synthlib.generate import (
     FILES,
     MERGE_PARTS,
     merge_groups,
+    merge_order,
     merge_parts,
     merge_units,
     run_unit,
@@ -109,6 +116,54 @@ def test_a_merge_waits_for_units_and_runs_one_left_abandoned(small_plan, tmp_pat
     for name in FILES.values():
         assert digest_file(tmp_path / "out" / name)["md5"] == \
             digest_file(tmp_path / "plain-out" / name)["md5"]
+
+
+_CLAIM_AND_MERGE = """
+import json, pickle, sys
+from synthlib.claims import run_claimed_merges, run_claimed_units
+plan = pickle.loads(open(sys.argv[1], "rb").read())
+units = run_claimed_units(plan, workdir=sys.argv[2], claimer=int(sys.argv[4]))
+merged = run_claimed_merges(plan, workdir=sys.argv[2], out_dir=sys.argv[3], claimers=2,
+                            consume=True)
+print(json.dumps({"units": [r.index for r in units], "files": sorted(merged)}))
+"""
+
+
+def test_claimers_share_out_units_then_merges_once_each(small_plan, tmp_path):
+    work, out, plain = tmp_path / "work", tmp_path / "out", tmp_path / "plain"
+    for d in (work, plain):
+        d.mkdir()
+    blob = tmp_path / "plan.pickle"
+    blob.write_bytes(pickle.dumps(small_plan))
+    procs = [subprocess.Popen([sys.executable, "-c", _CLAIM_AND_MERGE, str(blob), str(work),
+                               str(out), str(i)], stdout=subprocess.PIPE, text=True)
+             for i in range(2)]
+    runs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted(i for r in runs for i in r["units"]) == [u.index for u in small_plan.units]
+    files = [f for r in runs for f in r["files"]]
+    assert sorted(files) == sorted(FILES.values())  # each file merged once, by one process
+    assert sorted(p.name for p in work.glob("merge-*.claim")) == sorted(
+        f"merge-{part}.claim" for part in MERGE_PARTS)
+    assert not list(work.glob("*.bgzf"))  # consumed as merged
+    for u in small_plan.units:
+        run_unit(small_plan, u, workdir=plain)
+    merge_units(small_plan, workdir=plain, out_dir=tmp_path / "plain-out")
+    for name in FILES.values():
+        assert digest_file(out / name)["md5"] == digest_file(tmp_path / "plain-out" / name)["md5"]
+
+
+def test_a_claimed_merge_part_is_left_to_its_claimer(small_plan, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    run_claimed_units(small_plan, workdir=work, claimer=0)
+    assert merge_order(small_plan)[0] == "bam"  # the costliest is claimed first
+    (work / "merge-bam.claim").touch()  # taken by a process that died with it
+    merged = run_claimed_merges(small_plan, workdir=work, out_dir=tmp_path / "out", claimers=1)
+    assert FILES["bam"] not in merged and FILES["bai"] not in merged
+    assert {FILES[p] for p in ("r1", "r2", "vcf")} <= set(merged)
+    assert run_claimed_merges(small_plan, workdir=work, out_dir=tmp_path / "out",
+                              claimers=1) == {}  # nothing left to claim
 
 
 def test_a_merge_stops_waiting_when_a_claimer_failed(small_plan, tmp_path):
