@@ -180,7 +180,7 @@ def claimed_merges(plan: Shipped[Plan], workdir: str, staging: str,
 
     A part claimed by a task whose worker died (Dask's rerun of that task found it claimed)
     is merged by a task of its own."""
-    await_claimers(workdir, futures, progress=progress, poll=0.1)
+    await_claimers(workdir, futures, progress=progress)
     digests = merged(futures)
     missing = [p for p in merge_parts(plan.value) if FILES[p] not in digests]
     if missing:
