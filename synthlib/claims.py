@@ -14,11 +14,16 @@ way, the costliest first, by each process as it runs out of units
 ``claimer-<i>.finished`` (``ok`` or ``failed``) when it stops. A unit that is still not done
 when every claimer has finished was abandoned (its worker died and the rerun of that task
 found it claimed), so the waiting merge runs it itself (claimed once more through
-``<unit>.rerun``); if a claimer failed, the wait raises instead of waiting forever.
+``<unit>.rerun``); if a claimer failed, the wait raises instead of waiting forever. A claimer
+holds a lock on ``claimer-<i>.alive`` (``flock``) from before its first claim until its
+``finished`` mark is written, so a claimer that died is told from one still running even
+before its task is run again: a merging claimer does not wait for a rerun that cannot start
+while it occupies the worker.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -46,6 +51,34 @@ def _create(path: Path) -> bool:
     return True
 
 
+def _hold_alive(workdir: Path, claimer: int) -> int:
+    """Lock ``claimer-<claimer>.alive`` for this process (released when the returned
+    descriptor is closed, or when the process dies); waits while an earlier run of the same
+    claimer still holds it."""
+    fd = os.open(workdir / f"claimer-{claimer}.alive", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _running(workdir: Path, claimer: int) -> bool:
+    """Whether a process holds claimer number ``claimer``'s lock."""
+    try:
+        fd = os.open(workdir / f"claimer-{claimer}.alive", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # and with it the lock, if it was taken here
+    return False
+
+
 def _mark_done(workdir: Path, result: UnitResult, unit: WorkUnit) -> None:
     _atomic_write(workdir / f"{unit.name}.done", json.dumps(asdict(result)).encode())
 
@@ -59,6 +92,7 @@ def run_claimed_units(plan: Plan, *, workdir: Path, model: ErrorModel | None = N
     model = model or load_model(plan)
     out = []
     status = "failed"
+    alive = None if claimer is None else _hold_alive(workdir, claimer)
     try:
         for unit in plan.units:
             # The claim stays after the unit is done: a claim that went away could be
@@ -69,7 +103,10 @@ def run_claimed_units(plan: Plan, *, workdir: Path, model: ErrorModel | None = N
         status = "ok"
     finally:
         if claimer is not None:
-            _atomic_write(workdir / f"claimer-{claimer}.finished", status.encode())
+            try:
+                _atomic_write(workdir / f"claimer-{claimer}.finished", status.encode())
+            finally:
+                os.close(alive)  # only once the mark is there: never "gone" while alive
     return out
 
 
@@ -110,7 +147,7 @@ def units_done(workdir: Path) -> int:
 def await_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, claimers: int,
                model: ErrorModel | None = None) -> None:
     """Return once ``unit`` is done, running it here if every one of the ``claimers`` has
-    finished without doing it.
+    finished or died (no ``finished`` mark, lock not held) without doing it.
 
     Raises
     ------
@@ -125,7 +162,9 @@ def await_unit(plan: Plan, unit: WorkUnit, *, workdir: Path, claimers: int,
         if "failed" in states:
             raise SynthError(f"unit {unit.name} was not generated: a claiming task failed",
                              where=str(workdir))
-        if None not in states and not done.exists():
+        stopped = all(state is not None or not _running(workdir, i)
+                      for i, state in enumerate(states))
+        if stopped and not done.exists():
             if _create(workdir / f"{unit.name}.rerun"):
                 _mark_done(workdir, run_unit(plan, unit, workdir=workdir,
                                              model=model or load_model(plan)), unit)

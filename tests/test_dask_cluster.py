@@ -90,3 +90,81 @@ def test_generate_on_an_existing_cluster_by_address(prefect_api, tmp_path):
         assert all(p.poll() is None for p in procs)  # the flow used the cluster, did not own it
     finally:
         _stop(procs)
+
+
+KILL_SPEC = """\
+id: cluster-kill
+seed: 11
+reason: a worker dies mid-run
+coverage: 40
+chunk_size: 20000
+fragment: {mean: 300, sd: 30, max: 600}
+reference: {name: grch37-chr20-demo, regions: ['chr20:1,000,001-1,300,000']}
+variants:
+  random:
+    - {type: snv, count: 20}
+    - {type: deletion, count: 4}
+"""
+
+
+def test_a_worker_killed_mid_run_changes_no_byte(prefect_api, tmp_path):
+    """One worker process is killed (SIGKILL) once the first unit is done: its nanny starts
+    a new one, Dask runs the lost claiming task again, the unit it held is run by whoever
+    needs it, and the files are those of the serial run."""
+    import signal
+    import threading
+    import time
+
+    from distributed import Client
+
+    from flows.generate_dataset import run_generate
+    from synthlib.generate import generate_local
+    from synthlib.plan import plan_dataset
+    from synthlib.spec import load_spec
+
+    spec = tmp_path / "cluster-kill.yaml"
+    spec.write_text(KILL_SPEC)
+    plan = plan_dataset(load_spec(spec), base_dir=tmp_path)
+    assert len(plan.units) == 15
+    serial = generate_local(plan, dest=tmp_path / "serial")
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, PREFECT_API_URL=prefect_api, PYTHONPATH=str(REPO),
+               DASK_DISTRIBUTED__WORKER__DAEMON="false")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env,
+             "cwd": tmp_path}
+    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], **quiet)]
+    killed: list[int] = []
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                 "--nworkers", "1", "--no-dashboard"], **quiet))
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+            victim = sorted(client.run(os.getpid).values())[0]
+        out = tmp_path / "out"
+
+        def kill_after_first_unit() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                done = list(out.glob("*/*/.work/u*.done")) if out.exists() else []
+                if done:
+                    os.kill(victim, signal.SIGKILL)
+                    killed.append(len(done))
+                    return
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_after_first_unit, daemon=True)
+        killer.start()
+        folder = run_generate(str(spec), dest=str(out), workers=2, address=address)
+        killer.join(5)
+        assert killed and killed[0] < len(plan.units), killed  # it died with units to go
+        for name in DATA_FILES:
+            assert digest_file(folder / name)["md5"] == digest_file(serial / name)["md5"]
+        manifest = (folder / "manifest.json").read_text()
+        assert '"pairs"' in manifest
+    finally:
+        _stop(procs)

@@ -6,6 +6,7 @@ import json
 import pickle
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -164,6 +165,70 @@ def test_a_claimed_merge_part_is_left_to_its_claimer(small_plan, tmp_path):
     assert {FILES[p] for p in ("r1", "r2", "vcf")} <= set(merged)
     assert run_claimed_merges(small_plan, workdir=work, out_dir=tmp_path / "out",
                               claimers=1) == {}  # nothing left to claim
+
+
+def _await_in_thread(plan, unit, work, claimers):
+    errors = []
+
+    def run():
+        try:
+            await_unit(plan, unit, workdir=work, claimers=claimers)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, errors
+
+
+def test_a_merge_runs_the_unit_of_a_claimer_that_died_before_its_rerun(small_plan, tmp_path):
+    # Claimer 1 claimed a unit and died: no "finished" mark, and its lock went with it. Its
+    # task's rerun is queued behind the merging claimer on the one worker left, so waiting
+    # for its mark would wait forever.
+    work = tmp_path / "work"
+    work.mkdir()
+    dead = small_plan.units[3]
+    (work / f"{dead.name}.claim").touch()
+    (work / "claimer-1.alive").touch()
+    run_claimed_units(small_plan, workdir=work, claimer=0)
+    t, errors = _await_in_thread(small_plan, dead, work, claimers=2)
+    t.join(120)
+    assert not t.is_alive() and not errors
+    assert (work / f"{dead.name}.rerun").exists() and (work / f"{dead.name}.done").exists()
+
+
+_LIVE_CLAIMER = """
+import fcntl, os, sys, time, pickle
+from pathlib import Path
+from synthlib.claims import _mark_done
+from synthlib.generate import run_unit
+plan = pickle.loads(open(sys.argv[1], "rb").read())
+work, unit = Path(sys.argv[2]), plan.units[int(sys.argv[3])]
+fd = os.open(work / "claimer-1.alive", os.O_CREAT | os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(1.0)
+_mark_done(work, run_unit(plan, unit, workdir=work), unit)
+(work / "claimer-1.finished").write_text("ok")
+"""
+
+
+def test_a_merge_waits_for_a_claimer_still_running(small_plan, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    slow = small_plan.units[3]
+    (work / f"{slow.name}.claim").touch()  # claimed by claimer 1, which is still at it
+    run_claimed_units(small_plan, workdir=work, claimer=0)
+    blob = tmp_path / "plan.pickle"
+    blob.write_bytes(pickle.dumps(small_plan))
+    proc = subprocess.Popen([sys.executable, "-c", _LIVE_CLAIMER, str(blob), str(work),
+                             str(slow.index)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    t, errors = _await_in_thread(small_plan, slow, work, claimers=2)
+    t.join(120)
+    assert proc.wait(60) == 0
+    assert not t.is_alive() and not errors
+    assert not (work / f"{slow.name}.rerun").exists()  # waited: the unit ran once
 
 
 def test_a_merge_stops_waiting_when_a_claimer_failed(small_plan, tmp_path):
