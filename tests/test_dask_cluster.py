@@ -38,7 +38,9 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 @contextlib.contextmanager
 def _cluster(prefect_api: str, cwd: Path) -> Iterator[tuple[str, list[subprocess.Popen]]]:
     """A ``dask scheduler`` and two ``dask worker`` processes (each under its nanny) on
-    127.0.0.1: ``(address, processes)``, stopped on exit."""
+    127.0.0.1, both connected: ``(address, processes)``, stopped on exit."""
+    from distributed import Client
+
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = dict(os.environ, PREFECT_API_URL=prefect_api, PYTHONPATH=str(REPO),
@@ -52,9 +54,24 @@ def _cluster(prefect_api: str, cwd: Path) -> Iterator[tuple[str, list[subprocess
             procs.append(subprocess.Popen(
                 [DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
                  "--nworkers", "1", "--no-dashboard"], **quiet))
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
         yield address, procs
     finally:
         _stop(procs)
+
+
+def _spec_and_serial(tmp_path: Path, name: str, text: str):
+    """The spec ``text`` written as ``<name>.yaml``, its plan, and its serial run's folder
+    (the bytes a cluster run must give)."""
+    from synthlib.generate import generate_local
+    from synthlib.plan import plan_dataset
+    from synthlib.spec import load_spec
+
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(text)
+    plan = plan_dataset(load_spec(spec), base_dir=tmp_path)
+    return spec, plan, generate_local(plan, dest=tmp_path / "serial")
 
 
 SPEC = """\
@@ -76,19 +93,12 @@ def test_generate_on_an_existing_cluster_by_address(prefect_api, tmp_path):
     from distributed import Client
 
     from flows.generate_dataset import run_generate
-    from synthlib.generate import generate_local
-    from synthlib.plan import plan_dataset
-    from synthlib.spec import load_spec
 
-    spec = tmp_path / "cluster-tiny.yaml"
-    spec.write_text(SPEC)
-    plan = plan_dataset(load_spec(spec), base_dir=tmp_path)
+    spec, plan, serial = _spec_and_serial(tmp_path, "cluster-tiny", SPEC)
     assert len(plan.units) == 4  # more units than workers: both workers get some
-    serial = generate_local(plan, dest=tmp_path / "serial")
 
     with _cluster(prefect_api, tmp_path) as (address, procs):
         with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
             n_workers = len(client.scheduler_info()["workers"])
         folder = run_generate(str(spec), dest=str(tmp_path / "out"), workers=2, address=address)
         # Both workers ran units (the scheduler remembers which worker held which task).
@@ -128,20 +138,13 @@ def test_a_worker_killed_mid_run_changes_no_byte(prefect_api, tmp_path):
     from distributed import Client
 
     from flows.generate_dataset import run_generate
-    from synthlib.generate import generate_local
-    from synthlib.plan import plan_dataset
-    from synthlib.spec import load_spec
 
-    spec = tmp_path / "cluster-kill.yaml"
-    spec.write_text(KILL_SPEC)
-    plan = plan_dataset(load_spec(spec), base_dir=tmp_path)
+    spec, plan, serial = _spec_and_serial(tmp_path, "cluster-kill", KILL_SPEC)
     assert len(plan.units) == 15
-    serial = generate_local(plan, dest=tmp_path / "serial")
 
     killed: list[int] = []
     with _cluster(prefect_api, tmp_path) as (address, _procs):
         with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
             victim = sorted(client.run(os.getpid).values())[0]
         out = tmp_path / "out"
 
