@@ -78,7 +78,11 @@ def _summary_lines(results: dict) -> list[str]:
             f"{sc['target']}: {'PASS' if sc['pass'] else 'FAIL'})"
             + (f"; ratio of the median runs {sc['median_ratio']:.2f}"
                if sc.get("median_ratio") is not None and sc.get("repeats", 1) > 1 else "")
+            + (f"; each round's ratio {sc['round_ratios']}" if sc.get("round_ratios") else "")
             + "."
+            + (" Machine probe (a fixed CPU kernel with the other core busy vs idle, before "
+               f"each round): {sc['machine_probe']['slowdown_runs']}x."
+               if sc.get("machine_probe") else "")
             + (f" NOTE: {sc['note']}." if sc.get("machine_busy") else ""))
     elif sc:
         lines.append(f"Flow scaling: {sc.get('status')} {sc.get('reason', '')}".rstrip())

@@ -73,3 +73,26 @@ def test_speed_targets_are_judged_against_same_run_wgsim():
     assert bam.endswith("vs 0.5 x wgsim = 50,000: FAIL.")
     results["tools"][0]["status"] = "failed"
     assert _target_lines(results) == ["Speed targets: not judged (wgsim did not run)."]
+
+
+def test_machine_probe_runs_the_kernel_alone_then_as_a_pair():
+    from benchmarks.probe import concurrency_probe
+
+    probe = concurrency_probe(rounds=2)
+    alone, pair = probe["alone_cpu_s"], probe["together_cpu_s"]
+    assert alone > 0 and len(pair) == 2 and min(pair) > 0
+    assert probe["slowdown"] == round(sum(pair) / 2 / alone, 3)
+
+
+def test_scaling_line_shows_every_round_and_the_machine_probe():
+    from benchmarks.report import _summary_lines
+
+    runs = {"1": {"wall_s_runs": [40.0, 41.0]}, "2": {"wall_s_runs": [22.0, 25.0]}}
+    sc = {"status": "ok", "reference_bases": 46_709_983, "coverage": 30.0, "units": 47,
+          "pairs": 4_670_998, "wall_1_s": 40.0, "wall_2_s": 22.0, "repeats": 2, "runs": runs,
+          "ratio": 0.55, "median_ratio": 0.58, "round_ratios": [0.55, 0.61], "target": 0.6,
+          "pass": True, "machine_probe": {"slowdown_runs": [1.01, 1.12]}}
+    lines = _summary_lines({"tools": [], "scaling": sc})
+    line = next(ln for ln in lines if ln.startswith("Flow scaling"))
+    assert "ratio 0.55 (target <= 0.6: PASS)" in line
+    assert "each round's ratio [0.55, 0.61]" in line and "[1.01, 1.12]x" in line
