@@ -81,7 +81,8 @@ def test_machine_probe_runs_the_kernel_alone_then_as_a_pair():
     probe = concurrency_probe(rounds=2)
     alone, pair = probe["alone_cpu_s"], probe["together_cpu_s"]
     assert alone > 0 and len(pair) == 2 and min(pair) > 0
-    assert probe["slowdown"] == round(sum(pair) / 2 / alone, 3)
+    # From the unrounded CPU times: within rounding of the reported ones.
+    assert abs(probe["slowdown"] - sum(pair) / 2 / alone) < 0.005
 
 
 def test_scaling_line_shows_every_round_and_the_machine_probe():
