@@ -19,9 +19,9 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .measure import run_measured
@@ -64,16 +64,9 @@ def concurrency_probe(*, rounds: int = 12) -> dict:
     """
     with tempfile.TemporaryDirectory(prefix="bench-probe-") as tmp:
         alone = _child(rounds, Path(tmp), "alone")["cpu_s"]
-        got: dict[int, dict] = {}
-        threads = [threading.Thread(target=lambda i=i: got.__setitem__(
-            i, _child(rounds, Path(tmp), f"pair{i}"))) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if len(got) != 2:
-            raise RuntimeError("a probe kernel of the concurrent pair did not report")
-    together = [got[0]["cpu_s"], got[1]["cpu_s"]]
+        with ThreadPoolExecutor(2) as pool:  # a child's error is raised here
+            together = [r["cpu_s"] for r in pool.map(
+                lambda i: _child(rounds, Path(tmp), f"pair{i}"), range(2))]
     return {"alone_cpu_s": round(alone, 3), "together_cpu_s": [round(c, 3) for c in together],
             "slowdown": round(sum(together) / 2 / alone, 3)}
 

@@ -42,8 +42,7 @@ from .runtime import Shipped, dask_task_runner, run_on_dask
 
 __all__ = ["generate_dataset", "run_generate", "set_progress_hook", "submit_units",
            "await_claimers", "unit_results", "submit_merges", "claim_task", "submit_claimers",
-           "claimed_merges",
-           "merged"]
+           "claimed_merges", "merged"]
 
 _progress: Callable[[str, int, int], None] | None = None
 

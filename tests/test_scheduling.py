@@ -86,6 +86,17 @@ def test_claimed_units_give_the_bytes_of_plain_units(small_plan, tmp_path):
     assert out["plain"] == out["claimed"]
 
 
+def _assert_bytes_of_a_plain_merge(plan, out, tmp_path):
+    """Every merged file in ``out`` equals the file of plain units merged plainly."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for u in plan.units:
+        run_unit(plan, u, workdir=plain)
+    merge_units(plan, workdir=plain, out_dir=tmp_path / "plain-out")
+    for name in FILES.values():
+        assert digest_file(out / name)["md5"] == digest_file(tmp_path / "plain-out" / name)["md5"]
+
+
 def test_a_merge_waits_for_units_and_runs_one_left_abandoned(small_plan, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
@@ -109,14 +120,7 @@ def test_a_merge_waits_for_units_and_runs_one_left_abandoned(small_plan, tmp_pat
     results = done_results(small_plan, work)
     assert [r.index for r in results] == [u.index for u in small_plan.units]
     assert (work / f"{dead.name}.rerun").exists()
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    for u in small_plan.units:
-        run_unit(small_plan, u, workdir=plain)
-    merge_units(small_plan, workdir=plain, out_dir=tmp_path / "plain-out")
-    for name in FILES.values():
-        assert digest_file(tmp_path / "out" / name)["md5"] == \
-            digest_file(tmp_path / "plain-out" / name)["md5"]
+    _assert_bytes_of_a_plain_merge(small_plan, tmp_path / "out", tmp_path)
 
 
 _CLAIM_AND_MERGE = """
@@ -131,9 +135,8 @@ print(json.dumps({"units": [r.index for r in units], "files": sorted(merged)}))
 
 
 def test_claimers_share_out_units_then_merges_once_each(small_plan, tmp_path):
-    work, out, plain = tmp_path / "work", tmp_path / "out", tmp_path / "plain"
-    for d in (work, plain):
-        d.mkdir()
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
     blob = tmp_path / "plan.pickle"
     blob.write_bytes(pickle.dumps(small_plan))
     procs = [subprocess.Popen([sys.executable, "-c", _CLAIM_AND_MERGE, str(blob), str(work),
@@ -147,11 +150,7 @@ def test_claimers_share_out_units_then_merges_once_each(small_plan, tmp_path):
     assert sorted(p.name for p in work.glob("merge-*.claim")) == sorted(
         f"merge-{part}.claim" for part in MERGE_PARTS)
     assert not list(work.glob("*.bgzf"))  # consumed as merged
-    for u in small_plan.units:
-        run_unit(small_plan, u, workdir=plain)
-    merge_units(small_plan, workdir=plain, out_dir=tmp_path / "plain-out")
-    for name in FILES.values():
-        assert digest_file(out / name)["md5"] == digest_file(tmp_path / "plain-out" / name)["md5"]
+    _assert_bytes_of_a_plain_merge(small_plan, out, tmp_path)
 
 
 def test_a_claimed_merge_part_is_left_to_its_claimer(small_plan, tmp_path):
